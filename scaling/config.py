@@ -1,0 +1,251 @@
+"""The run config: one typed tree, every knob with its help text and the paper it comes from.
+
+A run is fully described by a `RunConfig`. YAML goes in through `load_run_config`, dotted
+`key=value` overrides through `apply_overrides`; unknown keys and wrong types are rejected with
+the field's dotted name (`ConfigError`). The same dotted paths are the axes of a study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line naming the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Section):
+    name: Literal["addition", "countdown", "dataset"] = Field(
+        "addition", description="Task with a verifier: addition, countdown (TinyZero / Gandhi et al. 2024) or a JSONL/Parquet dataset of math answers.")
+    digits: int = Field(3, ge=1, le=12, description="addition: digits per operand (zero-padded, written least-significant first).")
+    numbers: int = Field(3, ge=2, le=6, description="countdown: how many numbers are given.")
+    max_number: int = Field(20, ge=2, description="countdown: largest number drawn.")
+    path: str | None = Field(None, description="dataset: a .jsonl or .parquet file with `prompt` and `answer` columns.")
+    val_path: str | None = Field(None, description="dataset: held-out file; default is a split of `path`.")
+    train_size: int = Field(20000, ge=1, description="Training prompts (generated tasks); dataset tasks use every row.")
+    val_size: int = Field(400, ge=1, description="Held-out prompts for evaluation; disjoint from training.")
+
+
+class ModelConfig(_Section):
+    name_or_path: str | None = Field(
+        None, description="A local path or hub name of a causal LM; None builds the tiny random-weight decoder below.")
+    arch: Literal["llama", "qwen2"] = Field("llama", description="Architecture of the tiny built-in decoder.")
+    hidden_size: int = Field(128, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(512, ge=8)
+    max_positions: int = Field(128, ge=16)
+    precision: Literal["fp32", "bf16", "fp16", "fp32_lm_head"] = Field(
+        "fp32", description="Compute dtype. bf16/fp16 keep fp32 master weights (fp16 with dynamic loss scaling); "
+        "fp32_lm_head is bf16 with the LM head and logits in fp32 (ScaleRL, Khatri et al. 2025, sec. 3.2).")
+    attn_implementation: Literal["eager", "sdpa"] = Field(
+        "eager", description="Attention kernel; eager measured faster than sdpa for tiny CPU models.")
+
+
+class WarmstartConfig(_Section):
+    enabled: bool = Field(True, description="Supervised warm start until the base pass rate at the sampling temperature enters the band.")
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    max_steps: int = Field(4000, ge=1)
+    check_every: int = Field(25, ge=1, description="Steps between pass-rate checks (the SFT transition is sudden).")
+    check_prompts: int = Field(256, ge=8, description="Validation prompts per check.")
+    target_low: float = Field(0.05, ge=0, le=1, description="Stop once the sampled pass rate is at least this ...")
+    target_high: float = Field(0.30, ge=0, le=1, description="... and at most this (the RL run needs headroom).")
+    cache_dir: str | None = Field(None, description="Where base checkpoints are cached by config hash; default ~/.cache/scaling/warmstart.")
+
+    @model_validator(mode="after")
+    def _band(self) -> "WarmstartConfig":
+        if self.target_low > self.target_high:
+            raise ValueError("target_low must not exceed target_high")
+        return self
+
+
+class RolloutConfig(_Section):
+    prompts_per_step: int = Field(16, ge=1, description="Prompts per RL step (ScaleRL batch = prompts x generations).")
+    generations_per_prompt: int = Field(8, ge=1, description="Samples per prompt, the GRPO group size G (Shao et al. 2024).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature for rollouts and evaluation.")
+    max_new_tokens: int = Field(8, ge=1, description="Generation budget per completion.")
+    overlong: Literal["keep", "mask", "soft_penalty"] = Field(
+        "keep", description="Completions cut at max_new_tokens: scored as they are, masked out of the loss "
+        "(TRL mask_truncated_completions), or DAPO's soft overlong penalty (Yu et al. 2025, eq. 13).")
+    overlong_buffer: int = Field(2, ge=0, description="DAPO soft penalty: the last tokens of the budget where the penalty ramps to -1.")
+
+
+class LossConfig(_Section):
+    type: Literal["grpo", "dapo", "gspo", "cispo"] = Field(
+        "grpo", description="Policy loss: grpo (PPO-clip, Shao et al. 2024), dapo (clip-higher, Yu et al. 2025), "
+        "gspo (sequence ratio, Zheng et al. 2025), cispo (clipped IS-weight, MiniMax 2025; ScaleRL).")
+    aggregation: Literal["token_mean", "sample_mean", "prompt_mean", "constant"] = Field(
+        "token_mean", description="token_mean over the batch (DAPO), sample_mean (GRPO's 1/|o_i|), prompt_mean "
+        "(ScaleRL), constant = sum / (batch x max_new_tokens) (Dr.GRPO, Liu et al. 2025).")
+    adv_norm: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide (reward - group mean) by the group std (GRPO), the batch std (ScaleRL), or nothing (Dr.GRPO).")
+    eps_low: float = Field(0.2, ge=0, description="Lower clip: ratio >= 1 - eps_low (grpo, dapo, gspo).")
+    eps_high: float = Field(0.2, ge=0, description="Upper clip: ratio <= 1 + eps_high; DAPO uses 0.28, GSPO ~4e-4.")
+    cispo_eps_max: float = Field(4.0, gt=0, description="CISPO: the IS weight sg(min(r, eps_max)) (ScaleRL uses 4-5).")
+    kl_beta: float = Field(0.0, ge=0, description="k3 KL penalty to the initial policy (Schulman 2020); 0 keeps no reference model.")
+    tis_cap: float | None = Field(
+        None, gt=0, description="Truncated importance sampling between trainer and sampler log-probs, weight min(ratio, cap) "
+        "(Yao et al. 2025; TRL vllm_importance_sampling_correction). None disables it.")
+
+
+class OptimConfig(_Section):
+    lr: float = Field(1e-4, gt=0, description="AdamW learning rate (ScaleRL: 5e-7 at 8B scale).")
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up, then constant (ScaleRL: 100).")
+    weight_decay: float = Field(0.01, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.99, ge=0, lt=1)
+    adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon (ScaleRL: 1e-15).")
+    grad_clip: float = Field(1.0, gt=0)
+
+
+class TrainConfig(_Section):
+    steps: int = Field(400, ge=1, description="RL optimizer steps (each step is one sampled batch).")
+    updates_per_batch: int = Field(1, ge=1, description="Optimizer updates per sampled batch via minibatches (PPO off-policy; TRL num_iterations x steps).")
+    filter_zero_variance: bool = Field(False, description="Drop groups whose rewards are all equal (DAPO dynamic sampling; ScaleRL).")
+    no_positive_resampling: bool = Field(False, description="Retire prompts whose running pass rate reaches `retire_at` (ScaleRL).")
+    retire_at: float = Field(0.9, gt=0, le=1)
+    pipeline_k: int = Field(0, ge=0, description="PipelineRL-k (ScaleRL): sampler weights at most k steps stale; 0 is the synchronous loop.")
+
+
+class EvalConfig(_Section):
+    every: int = Field(20, ge=1, description="RL steps between evaluations (and at step 0).")
+    prompts: int | None = Field(None, ge=1, description="Held-out prompts per evaluation; default all of task.val_size.")
+    k: int = Field(4, ge=1, description="Samples per prompt at the sampling temperature (mean@k; ScaleRL uses mean@16).")
+    greedy: bool = Field(True, description="Also record greedy accuracy.")
+
+
+class RunConfig(_Section):
+    seed: int = Field(0, description="Seeds data order, sampling and the RL init; the warm start has its own seed.")
+    warmstart_seed: int = Field(0, description="Seed of the base model; equal across a grid so every run starts identical.")
+    threads: int | None = Field(None, ge=1, description="torch threads; default: the cores given to this process.")
+    checkpoint_every: int = Field(50, ge=1, description="RL steps between checkpoints (also saved at every evaluation).")
+    task: TaskConfig = TaskConfig()
+    model: ModelConfig = ModelConfig()
+    warmstart: WarmstartConfig = WarmstartConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        return stable_hash(self.to_dict())
+
+    def flat(self) -> dict[str, Any]:
+        return flatten(self.to_dict())
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Hash of a JSON-able object that does not depend on key order."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict, creating sections; the model validates the result."""
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: '{key}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def field_exists(dotted: str) -> bool:
+    """Whether `dotted` names a leaf field of RunConfig (used to validate study axes)."""
+    model: Any = RunConfig
+    for key in dotted.split("."):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or key not in fields:
+            return False
+        model = fields[key].annotation
+    return getattr(model, "model_fields", None) is None
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    return f"{where}: {first['msg']} (got {first.get('input')!r})"
+
+
+def build_config(tree: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    for text in overrides:
+        key, value = parse_override(text)
+        if not field_exists(key):
+            raise ConfigError(f"{key}: unknown key")
+        set_dotted(tree, key, value)
+    return tree
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} malformed YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    tree = read_yaml(path) if path is not None else {}
+    return build_config(apply_overrides(tree, overrides))
+
+
+def save_run_config(config: RunConfig, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    tmp.replace(path)

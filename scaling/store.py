@@ -1,0 +1,170 @@
+"""The results store: one folder per run, Parquet tables, written atomically.
+
+Layout of a run folder (schema version `SCHEMA_VERSION`):
+
+    <run>/config.yaml        the resolved RunConfig
+    <run>/evals.parquet      one row per evaluation            (EVAL_COLUMNS)
+    <run>/metrics.parquet    one row per RL optimizer step     (STEP_COLUMNS)
+    <run>/checkpoints/       newest checkpoints (see scaling.rl.checkpoint)
+    <run>/DONE | FAILED      completion / failure marker, JSON
+
+Every table is rewritten whole through a temp file and `os.replace`, so a reader never sees a
+half-written file and a killed writer leaves the previous version. Tables are small (hundreds of
+rows), so rewriting is cheap. duckdb and polars read the same files directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+
+# name -> (arrow type, unit, meaning). The one place the schema is written down.
+COMPUTE_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    "step": (pa.int64(), "steps", "RL optimizer steps done (sampled batches consumed)"),
+    "prompts_seen": (pa.int64(), "prompts", "training prompts sampled so far"),
+    "samples_seen": (pa.int64(), "completions", "training completions sampled so far"),
+    "generated_tokens": (pa.int64(), "tokens", "tokens generated for training rollouts"),
+    "trained_tokens": (pa.int64(), "tokens", "completion tokens that entered a loss (each update counted)"),
+    "flops": (pa.float64(), "FLOP", "training compute: see scaling.compute (excludes evaluation)"),
+    "wall_seconds": (pa.float64(), "s", "training wall-clock, excluding evaluation and checkpointing"),
+    "device_hours": (pa.float64(), "h", "wall_seconds x devices (GPU-hours, or CPU-core-hours on CPU)"),
+}
+
+EVAL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    **COMPUTE_COLUMNS,
+    "pass_rate": (pa.float64(), "fraction", "mean@k on the held-out prompts at the sampling temperature"),
+    "greedy_accuracy": (pa.float64(), "fraction", "greedy accuracy on the same prompts (NaN if disabled)"),
+    "eval_prompts": (pa.int64(), "prompts", "held-out prompts evaluated (n)"),
+    "eval_k": (pa.int64(), "samples", "samples per prompt (k)"),
+    "correct_counts": (pa.list_(pa.int32()), "samples", "correct samples out of k, per prompt, in a fixed order"),
+    "mean_response_tokens": (pa.float64(), "tokens", "mean completion length at evaluation"),
+    "eval_seconds": (pa.float64(), "s", "wall-clock of this evaluation"),
+}
+
+STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    **COMPUTE_COLUMNS,
+    "reward_mean": (pa.float64(), "reward", "mean reward of the sampled batch"),
+    "zero_variance_frac": (pa.float64(), "fraction", "groups whose rewards are all equal"),
+    "filtered_frac": (pa.float64(), "fraction", "groups dropped by zero-variance filtering"),
+    "retired_prompts": (pa.int64(), "prompts", "prompts retired by no-positive-resampling so far"),
+    "pool_size": (pa.int64(), "prompts", "training prompts still in the pool"),
+    "clip_frac": (pa.float64(), "fraction", "loss tokens whose ratio was clipped"),
+    "tis_truncated_frac": (pa.float64(), "fraction", "tokens whose sampler/trainer IS weight hit the cap"),
+    "entropy": (pa.float64(), "nats", "mean token entropy of the policy on sampled completions"),
+    "kl_to_init": (pa.float64(), "nats", "mean k3 estimate of KL(policy || initial policy)"),
+    "response_tokens": (pa.float64(), "tokens", "mean completion length"),
+    "truncated_frac": (pa.float64(), "fraction", "completions cut at max_new_tokens"),
+    "grad_norm": (pa.float64(), "", "gradient norm before clipping (last update of the step)"),
+    "loss": (pa.float64(), "", "policy loss (mean over updates)"),
+    "lag_mean": (pa.float64(), "steps", "mean staleness of the sampler weights (PipelineRL)"),
+    "lr": (pa.float64(), "", "learning rate"),
+    "step_seconds": (pa.float64(), "s", "wall-clock of the step"),
+    "dtype": (pa.string(), "", "parameter dtype / lm-head dtype in use"),
+}
+
+
+def arrow_schema(columns: dict[str, tuple[pa.DataType, str, str]]) -> pa.Schema:
+    return pa.schema([pa.field(name, typ) for name, (typ, _, _) in columns.items()],
+                     metadata={"scaling_schema_version": str(SCHEMA_VERSION)})
+
+
+def write_rows_atomic(path: Path, rows: list[dict[str, Any]], columns: dict[str, tuple[pa.DataType, str, str]]) -> None:
+    """Write `rows` (all of them) to `path` atomically; unknown keys are an error."""
+    schema = arrow_schema(columns)
+    for row in rows:
+        extra = set(row) - set(columns)
+        if extra:
+            raise KeyError(f"{path.name}: columns not in the schema: {sorted(extra)}")
+    table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows], schema=schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+class TableLog:
+    """An append-only table kept in memory and rewritten atomically on each append."""
+
+    def __init__(self, path: Path, columns: dict[str, tuple[pa.DataType, str, str]]):
+        self.path, self.columns = path, columns
+        self.rows: list[dict[str, Any]] = read_rows(path)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows written after a checkpoint at `step` (they are redone on resume)."""
+        kept = [r for r in self.rows if r["step"] <= step]
+        if len(kept) != len(self.rows):
+            self.rows = kept
+            write_rows_atomic(self.path, self.rows, self.columns)
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+        write_rows_atomic(self.path, self.rows, self.columns)
+
+
+class RunFiles:
+    """Paths inside one run folder."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        self.config = self.dir / "config.yaml"
+        self.evals = self.dir / "evals.parquet"
+        self.metrics = self.dir / "metrics.parquet"
+        self.checkpoints = self.dir / "checkpoints"
+        self.done = self.dir / "DONE"
+        self.failed = self.dir / "FAILED"
+
+    def mark(self, marker: Path, info: dict[str, Any]) -> None:
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=1, default=str))
+        os.replace(tmp, marker)
+
+    def read_marker(self, marker: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads(marker.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+
+def read_evals(run_dir: str | Path) -> pd.DataFrame:
+    """One run's evaluation rows as a DataFrame (empty with the right columns if none yet)."""
+    path = RunFiles(run_dir).evals
+    if not path.exists():
+        return arrow_schema(EVAL_COLUMNS).empty_table().to_pandas()
+    return pq.read_table(path).to_pandas()
+
+
+def read_metrics(run_dir: str | Path) -> pd.DataFrame:
+    path = RunFiles(run_dir).metrics
+    if not path.exists():
+        return arrow_schema(STEP_COLUMNS).empty_table().to_pandas()
+    return pq.read_table(path).to_pandas()
+
+
+def schema_markdown() -> str:
+    """The schema as Markdown tables (used by the README and `docs`)."""
+    lines = []
+    for title, cols in (("evals.parquet", EVAL_COLUMNS), ("metrics.parquet", STEP_COLUMNS)):
+        lines += [f"### {title}", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{n}` | {t} | {u} | {m} |" for n, (t, u, m) in cols.items()]
+        lines.append("")
+    return "\n".join(lines)
