@@ -45,7 +45,7 @@ def _cell(value: Any, where: str, column: str, ascii_only: bool) -> str:
         raise ValueError(f"{where}: column {column!r} is empty")
     bad = next((ch for ch in text if ch not in PRINTABLE), None) if ascii_only else None
     if bad is not None:
-        raise ValueError(f"{where}: column {column!r} has non-printable-ASCII character {bad!r}")
+        raise ValueError(f"{where}: column {column!r} has non-printable-ASCII character {bad!r} (U+{ord(bad):04X})")
     return text
 
 
