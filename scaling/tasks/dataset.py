@@ -164,11 +164,17 @@ def fallback_equal(answer: str, completion: str) -> bool:
     return gold_value is not None and gold_value == pred_value
 
 
+def _as_math(text: str) -> str:
+    """Wrap a bare answer in $...$: math-verify otherwise extracts only a number from it, so "1+x"
+    would read as 1 and match the answer "1". Text with its own delimiters or box is left alone."""
+    if any(mark in text for mark in ("$", "\\boxed", "\\(", "\\[")):
+        return text
+    return f"${text.strip()}$"
+
+
 def _math_verify_equal(answer: str, completion: str) -> bool:
-    # math-verify reads LaTeX best inside $...$; a bare "1/2" is parsed as an expression either way.
     try:
-        gold = _mv_parse(f"${answer}$" if "$" not in answer and "\\boxed" not in answer else answer)
-        pred = _mv_parse(completion)
+        gold, pred = _mv_parse(_as_math(answer)), _mv_parse(_as_math(completion))
         return bool(gold and pred and _mv_verify(gold, pred))
     except Exception:  # its timeouts and parser errors must never crash a rollout
         return False

@@ -185,6 +185,22 @@ def test_math_verify_is_consulted_only_after_the_fallback_fails(monkeypatch):
     monkeypatch.setattr(dataset, "_mv_parse", fake_parse)
     monkeypatch.setattr(dataset, "_mv_verify", lambda gold, pred: {gold[0], pred[0]} == {"\\pi", "pi"})
     assert dataset.answers_match("42", "42") and calls == []         # fallback decides, no parse
-    assert dataset.answers_match("\\pi", "pi") and calls == ["$\\pi$", "pi"]
+    assert dataset.answers_match("\\pi", "pi") and calls == ["$\\pi$", "$pi$"]  # bare text wrapped
     assert not dataset.answers_match("\\pi", "3")
     assert not dataset.answers_match("\\pi", "boom")                 # its errors score 0, never raise
+
+
+def test_bare_answers_are_read_as_whole_expressions():
+    # Bare, math-verify would extract only the number from "1+x" and match the answer "1".
+    assert dataset._as_math(" 1+x ") == "$1+x$"
+    assert dataset._as_math("so \\boxed{2}") == "so \\boxed{2}"
+    assert dataset._as_math("$y$") == "$y$"
+
+
+@pytest.mark.parametrize("answer,completion,expected", [
+    ("\\sqrt{2}", "2^{1/2}", True), ("x+1", "1+x", True), ("1/2", "\\boxed{\\frac{2}{4}}", True),
+    ("1", "1+x", False), ("2", "2^{1/2}", False), ("42", "i think 42", False), ("42", "__import__('os')", False),
+])
+def test_real_math_verify_when_installed(answer, completion, expected):
+    pytest.importorskip("math_verify")
+    assert dataset.answers_match(answer, completion) is expected
