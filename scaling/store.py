@@ -7,6 +7,7 @@ Layout of a run folder (schema version `SCHEMA_VERSION`):
     <run>/metrics.parquet    one row per RL optimizer step     (STEP_COLUMNS)
     <run>/checkpoints/       newest checkpoints (see scaling.rl.checkpoint)
     <run>/DONE | FAILED      completion / failure marker, JSON
+    <run>/run.json           study runs only: study name, run ID, readable name, axis values
 
 Every table is rewritten whole through a temp file and `os.replace`, so a reader never sees a
 half-written file and a killed writer leaves the previous version. Tables are small (hundreds of
@@ -168,3 +169,66 @@ def schema_markdown() -> str:
         lines += [f"| `{n}` | {t} | {u} | {m} |" for n, (t, u, m) in cols.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def _run_meta(run_dir: Path) -> dict[str, Any]:
+    """Flattened resolved config (dotted keys) and the study's name for one run folder."""
+    import yaml
+
+    from scaling.config import flatten
+
+    try:
+        config = yaml.safe_load(RunFiles(run_dir).config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        config = {}
+    try:
+        info = json.loads((Path(run_dir) / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        info = {}
+    return {"flat": flatten(config), "name": info.get("name", Path(run_dir).name)}
+
+
+def _marker_state(run_dir: Path) -> str:
+    files = RunFiles(run_dir)
+    return "done" if files.done.exists() else "failed" if files.failed.exists() else "incomplete"
+
+
+def _study_runs(spec_or_dir: Any) -> list[tuple[Path, str | None, str]]:
+    """(run folder, name or None, state) for a spec (object or YAML path), a study folder, or a
+    folder of run folders. States come from scaling.study.status when there is a study."""
+    from scaling.study.spec import Spec, expand, load_spec  # lazy: the study layer sits above the store
+    from scaling.study.status import study_status
+
+    if isinstance(spec_or_dir, (str, Path)) and Path(spec_or_dir).suffix in (".yaml", ".yml"):
+        spec_or_dir = load_spec(spec_or_dir)
+    if isinstance(spec_or_dir, Spec):
+        study = spec_or_dir.study_dir
+        rows = study_status(study, [(r.run_id, r.name) for r in expand(spec_or_dir)])
+        return [(study / "runs" / r["run_id"], r["name"], r["state"]) for r in rows]
+    folder = Path(spec_or_dir)
+    if (folder / "runs").is_dir():
+        return [(folder / "runs" / r["run_id"], None, r["state"]) for r in study_status(folder)]
+    runs = sorted(p for p in folder.iterdir() if (p / "config.yaml").exists()) if folder.is_dir() else []
+    return [(p, None, _marker_state(p)) for p in runs]
+
+
+def load_evals(spec_or_dir: Any) -> pd.DataFrame:
+    """Every run's evaluation rows, one table: the EVAL_COLUMNS, then `run_id`, `run_name`, `state`,
+    then the run's resolved config flattened to dotted columns (`loss.type`, `rollout.prompts_per_step`).
+
+    `spec_or_dir`: a study spec (a `Spec` or its YAML path), a study folder (with `runs/`), or a
+    folder of run folders. Runs without evaluation rows yet contribute no rows.
+    """
+    frames = []
+    for run_dir, name, state in _study_runs(spec_or_dir):
+        path = RunFiles(run_dir).evals
+        if not path.exists():
+            continue
+        frame = pq.read_table(path).to_pandas()
+        meta = _run_meta(run_dir)
+        extra = {"run_id": run_dir.name, "run_name": name or meta["name"], "state": state, **meta["flat"]}
+        frames.append(frame.assign(**{k: [v] * len(frame) for k, v in extra.items()}))
+    if not frames:
+        empty = arrow_schema(EVAL_COLUMNS).empty_table().to_pandas()
+        return empty.assign(run_id=pd.Series(dtype=str), run_name=pd.Series(dtype=str), state=pd.Series(dtype=str))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,126 @@
+"""The callable every executor runs: one RL run into its run folder, resumable and requeueable.
+
+`RunJob` is a submitit `Checkpointable`. Submitit's own USR2 handler would call `checkpoint()`
+from inside the signal handler, in the middle of an optimizer step, and exit at once. Instead we
+install our own handler while training: it only raises a flag, the trainer sees it at the next
+step boundary (`should_stop`), saves a checkpoint and returns; then we hand the signal to the
+handler we displaced (submitit's), which calls `checkpoint()` -> `DelayedSubmission(self)`,
+requeues the job and exits. Nothing of the training state is pickled: on restart the trainer
+resumes from the newest checkpoint in the run folder, which also covers restarts that never saw
+a USR2 (external requeue, node failure, a relaunch of a failed run).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from submitit.helpers import Checkpointable
+
+from scaling.config import RunConfig, build_config
+from scaling.store import RunFiles
+
+TRAIN_ENTRY = "scaling.rl.loop:train"
+WARMSTART_ENTRY = "scaling.rl.warmstart:ensure_base_model"
+STOPPED_EXIT_CODE = 3  # local worker: stopped on a signal after saving a checkpoint
+LOCK_WAIT_S = 600  # a forced relaunch waits this long for the old process to checkpoint and leave
+
+
+def resolve(entry: str) -> Callable[..., Any]:
+    module, name = entry.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class StopFlag:
+    """Turns the given signals into a flag for `should_stop`, remembering the displaced handlers."""
+
+    def __init__(self, signums: tuple[int, ...]):
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+        for signum in signums:
+            try:
+                self.previous[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread: no signals to catch, never stops early
+                pass
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def is_set(self) -> bool:
+        return self.received is not None
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def forward(self) -> None:
+        """Deliver the caught signal to the displaced handler (submitit's checkpoint-and-requeue)."""
+        handler = self.previous.get(self.received) if self.received is not None else None
+        if callable(handler):
+            handler(self.received, None)
+
+
+@contextmanager
+def run_lock(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """One process per run folder: a second one waits (a forced relaunch) or gives up."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as handle:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{run_dir}: another process holds the run lock") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def mark_failed(files: RunFiles, error: BaseException) -> None:
+    if files.failed.exists():  # the trainer wrote its own reason (TrainingFailed)
+        return
+    tail = traceback.format_exception(type(error), error, error.__traceback__)[-6:]
+    files.mark(files.failed, {"reason": f"{type(error).__name__}: {error}", "traceback": "".join(tail),
+                              "time": time.time()})
+
+
+class RunJob(Checkpointable):
+    """Train one run; picklable (a config dict, a folder, the entry point's import path)."""
+
+    def __init__(self, config: dict[str, Any], run_dir: str | Path, train_entry: str = TRAIN_ENTRY,
+                 stop_signals: tuple[int, ...] = (signal.SIGUSR2,)):
+        self.config = config
+        self.run_dir = str(run_dir)
+        self.train_entry = train_entry
+        self.stop_signals = tuple(int(s) for s in stop_signals)
+
+    def __call__(self) -> dict[str, Any]:
+        config: RunConfig = build_config(self.config)
+        files = RunFiles(self.run_dir)
+        train = resolve(self.train_entry)
+        with run_lock(files.dir):
+            if files.done.exists():  # a duplicate submission of a finished run: nothing to do
+                return {"status": "done", "skipped": True}
+            files.failed.unlink(missing_ok=True)  # a relaunch of a failed run starts clean
+            stop = StopFlag(self.stop_signals)
+            try:
+                result = train(config, files.dir, progress=False, should_stop=stop.is_set)
+            except Exception as error:
+                mark_failed(files, error)
+                raise
+            finally:
+                stop.restore()
+        if result.get("status") == "stopped":
+            stop.forward()  # under submitit: checkpoint() + requeue + exit; elsewhere a no-op
+        return result
+

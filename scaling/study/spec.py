@@ -1,0 +1,256 @@
+"""The experiment spec: a base run config, axes, variants and seeds, expanded into runs.
+
+Everything is validated here, before anything is submitted: every axis path must be a leaf of
+`RunConfig`, every axis value must type-check on its own against the base, and every expanded
+run must build. Errors are one line (`SpecError`) naming the axis, the value and the reason.
+
+A run's ID is a hash of its resolved config (every field, defaults filled in), so it does not
+depend on key order in the YAML. `threads` and `warmstart.cache_dir` are left out of the ID:
+they say where and how fast a run executes, not what it computes, and the executor sets them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scaling.config import (ConfigError, RunConfig, build_config, field_exists, flatten, read_yaml,
+                            set_dotted, stable_hash)
+
+# Fields that do not change what a run computes; kept out of the run ID (see module doc).
+_NOT_IN_ID = ("threads", "warmstart.cache_dir")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be launched; the message is one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Strict):
+    executor: Literal["auto", "local", "slurm", "debug"] = "auto"
+    timeout_min: int = Field(60, ge=1, description="Wall-clock limit per run (Slurm --time).")
+    cpus_per_run: int | None = Field(None, ge=1, description="Cores per run; also its torch threads. Default: base.threads or 1.")
+    gpus_per_run: int = Field(0, ge=0)
+    mem_gb: float | None = Field(None, gt=0)
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    array_parallelism: int | None = Field(None, ge=1, description="Slurm: tasks of one array running at once.")
+    max_array_size: int = Field(1000, ge=1, description="Split arrays larger than this (Slurm MaxArraySize).")
+    max_num_timeout: int = Field(3, ge=0, description="Slurm: requeues after a time-out before giving up (submitit).")
+    sbatch_extra: list[str] = Field(default_factory=list, description="Extra sbatch options, e.g. '--reservation=x'.")
+    setup: list[str] = Field(default_factory=list, description="Shell lines run before each job (module load ...).")
+
+    @field_validator("sbatch_extra")
+    @classmethod
+    def _options(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            if not line.strip().removeprefix("#SBATCH").strip().startswith("--"):
+                raise ValueError(f"sbatch_extra line {line!r} must look like '--key=value' or '--flag'")
+        return lines
+
+
+class Axis(_Strict):
+    values: list[Any]
+    short: str | None = Field(None, description="Name used in run names instead of the dotted path.")
+
+
+class Spec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    output: str = "results"
+    base: dict[str, Any] = Field(default_factory=dict)
+    axes: dict[str, list[Any] | Axis] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    resources: Resources = Resources()
+
+    def axis(self, path: str) -> Axis:
+        spec = self.axes[path]
+        return spec if isinstance(spec, Axis) else Axis(values=spec)
+
+    @property
+    def study_dir(self) -> Path:
+        return Path(self.output).expanduser() / self.name
+
+    def spec_hash(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    name: str
+    config: RunConfig
+    values: dict[str, Any] = field(default_factory=dict)  # axis path (or "variant", "seed") -> value
+
+    def run_dir(self, study_dir: Path) -> Path:
+        return Path(study_dir) / "runs" / self.run_id
+
+
+def run_id(config: RunConfig) -> str:
+    tree = config.to_dict()
+    tree["threads"] = None
+    tree["warmstart"]["cache_dir"] = None
+    return stable_hash(tree)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _pydantic_message(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{source}: {_pydantic_message(err)}") from None
+    _check(spec)
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    try:
+        data = read_yaml(path)
+    except ConfigError as err:
+        raise SpecError(str(err)) from None
+    return parse_spec(data, str(path))
+
+
+def _check(spec: Spec) -> None:
+    """Everything that can be checked per axis, so that errors name the axis and the value."""
+    base = _base_config(spec)
+    if not spec.seeds:
+        raise SpecError("seeds: empty list (give at least one seed)")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        raise SpecError(f"seeds: duplicate seed in {spec.seeds}")
+    if spec.resources.cpus_per_run and base.threads and base.threads != spec.resources.cpus_per_run:
+        raise SpecError(f"base.threads={base.threads} disagrees with resources.cpus_per_run={spec.resources.cpus_per_run}")
+    for path in spec.axes:
+        _check_axis(spec, path)
+    for name, overrides in spec.variants.items():
+        _check_variant(spec, name, overrides)
+    shorts = [spec.axis(p).short or p for p in spec.axes]
+    if len(set(shorts)) != len(shorts):
+        raise SpecError(f"axes: two axes share a short name in {shorts}")
+
+
+def _base_config(spec: Spec) -> RunConfig:
+    try:
+        return build_config(spec.base)
+    except ConfigError as err:
+        raise SpecError(f"base.{err}") from None
+
+
+def _check_axis(spec: Spec, path: str) -> None:
+    if path in ("seed", "threads"):
+        reason = "use `seeds:`" if path == "seed" else "set resources.cpus_per_run"
+        raise SpecError(f"axis {path}: not allowed as an axis ({reason})")
+    if not field_exists(path):
+        raise SpecError(f"axis {path}: unknown config field")
+    values = spec.axis(path).values
+    if not values:
+        raise SpecError(f"axis {path}: empty list of values")
+    seen: set[str] = set()
+    for value in values:
+        label = format_value(value)
+        if label in seen:
+            raise SpecError(f"axis {path}: duplicate value {label!r}")
+        seen.add(label)
+        _try_override(spec.base, {path: value}, f"axis {path}: value {value!r} rejected")
+
+
+def _check_variant(spec: Spec, name: str, overrides: dict[str, Any]) -> None:
+    if "," in name or "=" in name:
+        raise SpecError(f"variant {name!r}: name must not contain ',' or '='")
+    for path in flatten(overrides):
+        if not field_exists(path):
+            raise SpecError(f"variant {name}: {path}: unknown config field")
+        if path in spec.axes or path in ("seed", "threads"):
+            raise SpecError(f"variant {name}: {path} is also an axis (or set by seeds/resources); set it in one place")
+    _try_override(spec.base, flatten(overrides), f"variant {name}: rejected")
+
+
+def _try_override(base: dict[str, Any], overrides: dict[str, Any], context: str) -> RunConfig:
+    tree = json.loads(json.dumps(base))  # a deep copy that also rejects non-JSON values early
+    try:
+        for path, value in overrides.items():
+            set_dotted(tree, path, value)
+        return build_config(tree)
+    except ConfigError as err:
+        raise SpecError(f"{context}: {err}") from None
+
+
+def cpus_per_run(spec: Spec) -> int:
+    return spec.resources.cpus_per_run or spec.base.get("threads") or 1
+
+
+def expand(spec: Spec) -> list[Run]:
+    """Variants x axes (cartesian) x seeds, in a stable order; rejects duplicate names and IDs."""
+    variants = list(spec.variants.items()) or [(None, {})]
+    paths = list(spec.axes)
+    grids = list(itertools.product(*(spec.axis(p).values for p in paths)))
+    threads = cpus_per_run(spec)
+    runs, by_name, by_id = [], {}, {}
+    for (variant, overrides), combo, seed in itertools.product(variants, grids, spec.seeds):
+        values: dict[str, Any] = {"variant": variant} if variant else {}
+        values.update(zip(paths, combo))
+        values["seed"] = seed
+        name = _name(spec, values)
+        flat = {**flatten(overrides), **dict(zip(paths, combo)), "seed": seed, "threads": threads}
+        config = _try_override(spec.base, flat, f"run {name}")
+        run = Run(run_id(config), name, config, values)
+        if name in by_name:
+            raise SpecError(f"duplicate run name {name!r}")
+        if run.run_id in by_id:
+            raise SpecError(f"runs {by_id[run.run_id]!r} and {name!r} resolve to the same config ({run.run_id})")
+        by_name[name], by_id[run.run_id] = run, name
+        runs.append(run)
+    return runs
+
+
+def _name(spec: Spec, values: dict[str, Any]) -> str:
+    parts = []
+    for key, value in values.items():
+        if key == "variant":
+            parts.append(str(value))
+        else:
+            short = spec.axis(key).short if key in spec.axes else None
+            parts.append(f"{short or key}={format_value(value)}")
+    return ",".join(parts)
+
+
+def select(spec: Spec, runs: list[Run], only: list[str]) -> list[Run]:
+    """Keep runs matching every `AXIS=VALUE` (axis path, its short name, `seed` or `variant`)."""
+    import yaml  # safe_load only: values on the command line are YAML scalars
+
+    wanted: dict[str, str] = {}
+    shorts = {spec.axis(p).short: p for p in spec.axes if spec.axis(p).short}
+    for text in only:
+        if "=" not in text:
+            raise SpecError(f"--only {text!r}: expected AXIS=VALUE")
+        key, raw = (s.strip() for s in text.split("=", 1))
+        key = shorts.get(key, key)
+        if key not in spec.axes and key not in ("seed", "variant"):
+            raise SpecError(f"--only {text!r}: {key} is not an axis of {spec.name}")
+        value = raw if key == "variant" else yaml.safe_load(raw)
+        wanted[key] = format_value(value)
+    chosen = [r for r in runs if all(format_value(r.values.get(k)) == v for k, v in wanted.items())]
+    if not chosen:
+        raise SpecError(f"--only {' '.join(only)}: matches no run")
+    return chosen

@@ -1,0 +1,179 @@
+"""State of every run of a study: the results folder first, the scheduler second.
+
+States: done (DONE marker), failed (FAILED marker, or the process/job ended without DONE),
+running, pending (submitted, not started), requeued (Slurm preemption / time-out, will run
+again), cancelled (cancelled, or stopped on a signal after a checkpoint), missing (never
+submitted, or unknown to the scheduler). `launch` resubmits failed, requeued, cancelled and
+missing runs; they resume from their newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow.parquet as pq
+
+from scaling.store import RunFiles
+from scaling.study import local
+from scaling.study.job import STOPPED_EXIT_CODE
+from scaling.study.manifest import read_manifest
+
+STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "missing")
+LIVE = ("pending", "running", "requeued")
+
+_SLURM_STATES = {
+    "PENDING": "pending", "CONFIGURING": "pending", "RUNNING": "running", "COMPLETING": "running",
+    "SUSPENDED": "running", "STOPPED": "running", "RESIZING": "running", "SIGNALING": "running",
+    "REQUEUED": "requeued", "REQUEUE_FED": "requeued", "REQUEUE_HOLD": "requeued", "PREEMPTED": "requeued",
+    "CANCELLED": "cancelled", "COMPLETED": "failed", "FAILED": "failed", "TIMEOUT": "failed",
+    "NODE_FAIL": "failed", "OUT_OF_MEMORY": "failed", "BOOT_FAIL": "failed", "DEADLINE": "failed",
+}
+
+
+def sacct_states(job_ids: Iterable[str]) -> dict[str, str]:
+    """Slurm state per job ID (array tasks as `123_4`), in one sacct call; {} when it fails."""
+    ids = sorted({str(j) for j in job_ids if j})
+    if not ids:
+        return {}
+    arrays = sorted({j.split("_")[0] for j in ids})
+    try:  # check_output, as submitit does: its test doubles replace exactly this call
+        out = subprocess.check_output(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)],
+                                      stderr=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    states: dict[str, str] = {}
+    for line in (out.decode() if isinstance(out, bytes) else out).splitlines():
+        job, _, state = line.partition("|")
+        states[job.strip()] = state.split()[0] if state.split() else "UNKNOWN"
+    return states
+
+
+def _slurm_state(job_id: str, states: dict[str, str]) -> tuple[str, str | None]:
+    raw = states.get(job_id)
+    if raw is None and "_" in job_id:  # tasks not started yet show as one line `123_[4-9%2]`
+        array = job_id.split("_")[0] + "_["
+        raw = next((s for j, s in states.items() if j.startswith(array)), None)
+    if raw is None:
+        return "missing", f"job {job_id} unknown to the scheduler"
+    state = _SLURM_STATES.get(raw, "running")
+    return state, (f"slurm state {raw}" if state == "failed" else None)
+
+
+def _local_state(study_dir: Path, run_id: str, job_id: str) -> tuple[str, str | None]:
+    info = local.read_state(study_dir, run_id)
+    runner = int(job_id.split("-")[1]) if job_id.startswith("local-") else None
+    if info is None:  # the runner has not written yet, or never will
+        return ("pending", None) if local.pid_alive(runner, "scaling.study.local") else ("missing", "runner gone")
+    kind = info.get("state")
+    if kind == "queued":
+        alive = local.pid_alive(info.get("runner_pid"), "scaling.study.local")
+        return ("pending", None) if alive else ("cancelled", "runner exited before starting it")
+    if kind == "running":
+        if local.pid_alive(info.get("pid"), run_id):
+            return "running", None
+        return "failed", f"process {info.get('pid')} died without a DONE marker"
+    if kind == "exited":
+        code = info.get("returncode")
+        if code == STOPPED_EXIT_CODE:
+            return "cancelled", "stopped on a signal after a checkpoint"
+        return "failed", _exit_reason(code)
+    return "cancelled", None
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        import signal
+
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with code {code} without a DONE marker"
+
+
+def _progress(files: RunFiles) -> dict[str, Any]:
+    """Last step and compute from the step metrics (or evals), last pass rate from the evals."""
+    out: dict[str, Any] = {"step": None, "pass_rate": None, "flops": None, "device_hours": None}
+    for path, columns in ((files.evals, ["step", "pass_rate", "flops", "device_hours"]),
+                          (files.metrics, ["step", "flops", "device_hours"])):
+        try:
+            table = pq.read_table(path, columns=columns)
+        except (OSError, ValueError, KeyError):
+            continue
+        if table.num_rows:
+            last = {c: table.column(c)[-1].as_py() for c in columns}
+            if out["step"] is None or (last["step"] or 0) >= out["step"]:
+                out.update({k: v for k, v in last.items() if k != "pass_rate"})
+            if "pass_rate" in last:
+                out["pass_rate"] = last["pass_rate"]
+    return out
+
+
+def log_tail(study_dir: Path, run_id: str, record: dict[str, Any], lines: int = 5) -> str:
+    job_id = str(record.get("job_id", ""))
+    candidates = [Path(study_dir) / "logs" / f"{run_id}.log",
+                  Path(study_dir) / "slurm" / job_id / f"{job_id}_0_log.err"]
+    for path in candidates:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, path.stat().st_size - 8192))
+                text = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        kept = [line for line in text.splitlines() if line.strip()]
+        return "\n".join(kept[-lines:])
+    return ""
+
+
+def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | None,
+            slurm: dict[str, str]) -> dict[str, Any]:
+    files = RunFiles(Path(study_dir) / "runs" / run_id)
+    record = record or {}
+    row: dict[str, Any] = {"run_id": run_id, "name": name, "job_id": record.get("job_id"),
+                           "executor": record.get("executor"), "error": None}
+    if files.done.exists():
+        state, reason = "done", None
+    elif files.failed.exists():
+        state, reason = "failed", (files.read_marker(files.failed) or {}).get("reason", "FAILED marker")
+    elif not record:
+        state, reason = "missing", None
+    elif record.get("executor") == "slurm":
+        state, reason = _slurm_state(str(record["job_id"]), slurm)
+    elif record.get("executor") == "local":
+        state, reason = _local_state(Path(study_dir), run_id, str(record["job_id"]))
+    else:  # debug runs in-process: no marker means it did not finish
+        state, reason = "failed", "ended without a DONE marker"
+    row["state"] = state
+    row.update(_progress(files))
+    if state == "failed":
+        tail = log_tail(Path(study_dir), run_id, record)
+        row["error"] = "\n".join(x for x in (reason, tail) if x)
+    elif reason and state != "pending":
+        row["error"] = reason
+    return row
+
+
+def study_status(study_dir: str | Path, runs: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One row per run. `runs` is [(run_id, name)] from the spec; default: the manifest + folders."""
+    study_dir = Path(study_dir)
+    manifest = read_manifest(study_dir)["runs"]
+    if runs is None:
+        runs = [(rid, rec.get("name", rid)) for rid, rec in manifest.items()]
+        known = {rid for rid, _ in runs}
+        runs += [(p.name, p.name) for p in sorted((study_dir / "runs").glob("*")) if p.is_dir() and p.name not in known]
+    slurm_ids = [str(manifest[r]["job_id"]) for r, _ in runs if manifest.get(r, {}).get("executor") == "slurm"]
+    slurm = sacct_states(slurm_ids) if slurm_ids else {}
+    return [run_row(study_dir, rid, name, manifest.get(rid), slurm) for rid, name in runs]
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(row["state"] for row in rows)
+    return {state: counts[state] for state in STATES if counts[state]}
+
+
+def status(spec: Any) -> list[dict[str, Any]]:
+    """Rows for a spec (path or `Spec`), in expansion order; for Python callers (CI, notebooks)."""
+    from scaling.study.spec import Spec, expand, load_spec
+
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    return study_status(spec.study_dir, [(r.run_id, r.name) for r in expand(spec)])
