@@ -1,0 +1,142 @@
+"""`fit_curve`: one sigmoid fit with intervals, flags, alternatives and (across seeds) a bootstrap.
+
+R0 modes
+  * None (default): R0 is the pass rate before RL, anchored by each run's first evaluation: that
+    point is always in the fit (at C = 0 the model is exactly R0), even when the window excludes
+    the early rise. R0 is thus set by the measured value at the first evaluation, but carries its
+    standard error into the intervals instead of being treated as exact.
+  * "fit": R0 is a free parameter fitted from the window alone.
+  * a float: R0 fixed at that value (exact).
+
+Noise: `sigma` (float, array or column) > per-prompt `correct_counts` (known noise) > `eval_prompts`
+and `eval_k` (binomial from the fitted p, iterated twice; the scale is estimated, never below 1,
+because this binomial omits the prompt-difficulty spread) > unknown and constant (estimated from
+the residuals). With known noise, residuals more scattered than it allows (chi-square p < 0.01)
+inflate the scale and say so: a silent narrow interval is worse than a wide one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from scaling.fit import data as fdata
+from scaling.fit.bootstrap import bootstrap_runs
+from scaling.fit.errors import FitError
+from scaling.fit.identify import A_WIDTH, identifiability
+from scaling.fit.intervals import likelihood_set, param_intervals, threshold_delta
+from scaling.fit.powerlaw import fit_power_law, information
+from scaling.fit.result import FitResult
+from scaling.fit.sigmoid import fit_point, model
+from scaling.fit.weights import binomial_variance
+
+
+def _r0_mode(r0: Any) -> tuple[str, float | None]:
+    if r0 is None:
+        return "anchored", None
+    if isinstance(r0, str):
+        if r0 != "fit":
+            raise FitError(f"r0 must be None, 'fit' or a number, not {r0!r}")
+        return "fit", None
+    r0 = float(r0)
+    if not 0 <= r0 < 1:
+        raise FitError(f"fixed r0={r0} is outside [0, 1)")
+    return "fixed", r0
+
+
+def _weights(curve: fdata.Curve, mask, r0, start) -> tuple[np.ndarray, dict]:
+    """Weights 1/var for the window's points, and the best fit under them."""
+    xw, yw = curve.x[mask], curve.y[mask]
+    if curve.noise == "known":
+        w = 1.0 / curve.var[mask]
+        return w, fit_point(xw, yw, w, r0, False, start)
+    w = np.ones_like(yw)
+    best = fit_point(xw, yw, w, r0, True, start)
+    if curve.noise == "binomial":
+        for _ in range(2):  # weights from the fitted p, never from the raw (possibly 0 or 1) rate
+            p = model(xw, best["A"], best["B"], best["C_mid"], best["R0"])
+            w = 1.0 / binomial_variance(p, curve.nk[mask], np.ones_like(p))
+            best = fit_point(xw, yw, w, r0, True, start)
+    return w, best
+
+
+def _scale(noise: str, ssr: float, dof: int) -> tuple[float, int | None, list[str], list[str]]:
+    """Noise scale, dof for the F threshold (None: chi-square), flags, messages."""
+    red = ssr / dof if dof > 0 else float("nan")
+    if noise == "constant":
+        return red, dof, [], []
+    if noise == "binomial":
+        return (red, dof, [], []) if red > 1 else (1.0, None, [], [])
+    if dof > 0 and sps.chi2.sf(ssr, dof) < 0.01:
+        return red, dof, ["overdispersed"], [
+            f"residuals scatter {np.sqrt(red):.2f}x more than the measurement noise allows "
+            f"(chi2/dof = {red:.2f}); intervals were widened by that factor (autocorrelated points, "
+            f"seed-to-seed variation, or a curve the sigmoid does not describe)"]
+    return 1.0, None, [], []
+
+
+def _residuals(yw, pred, w, ssr, dof, scale) -> dict:
+    r = yw - pred
+    return {"chi2": float(ssr), "dof": int(dof), "chi2_red": float(ssr / dof) if dof > 0 else float("nan"),
+            "rms": float(np.sqrt(np.mean(r ** 2))), "max_abs": float(np.max(np.abs(r))),
+            "noise_scale": float(scale)}
+
+
+def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
+              fit_from: float | None = None, fit_to: float | None = None, sigma: Any = None,
+              level: float = 0.95, a_width: float = A_WIDTH, n_boot: int = 200, seed: int = 0,
+              run_col: str = "run_id", group: dict | None = None, start: dict | None = None) -> FitResult:
+    """Fit R(C) - R0 = (A - R0) / (1 + (C_mid/C)^B) to one curve (one or several runs pooled).
+
+    data: DataFrame (columns `x`, `y`, optionally run_id, correct_counts, eval_prompts, eval_k) or
+    an (x, y) pair. Window: [fit_from, fit_to] in units of `x`; fit_from=None drops the first 10%
+    of evaluations (ScaleRL drops the early near-linear rise, ~one epoch; see
+    `scaling.fit.data.default_fit_from`), fit_from=0 keeps them all. Raises FitError on bad input.
+    """
+    mode, r0_fixed = _r0_mode(r0)
+    curve = fdata.prepare(data, x, y, sigma, run_col)
+    mask, lo, hi = fdata.window_mask(curve, fit_from, fit_to, anchor_first=(mode == "anchored"))
+    n_params = 3 + (r0_fixed is None)
+    fdata.check_window(curve, mask, n_params, curve.noise == "known")
+    xw, yw = curve.x[mask], curve.y[mask]
+    w, best = _weights(curve, mask, r0_fixed, start)
+    dof = int(mask.sum()) - n_params
+    scale, fdof, flags, msgs = _scale(curve.noise, best["ssr"], dof)
+    delta = threshold_delta(level, scale, fdof)
+    ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
+    iv = param_intervals(ls, best)
+    window_end = float(min(hi, xw.max()))
+    ident, f2, m2 = identifiability(best, iv, window_end, a_width, x, level)
+    params = {k: best[k] for k in ("A", "B", "C_mid", "R0")}
+    pred = model(xw, **params)
+    boot = bootstrap_runs(xw, yw, w, curve.run[mask], r0_fixed, n_boot, seed, level)
+    sig = 1.0 / np.sqrt(w) * np.sqrt(scale)
+    return FitResult(
+        params=params, intervals=iv, level=level, window=[float(lo), window_end],
+        n_points=int(mask.sum()), n_runs=int(len(np.unique(curve.run))),
+        residuals=_residuals(yw, pred, w, best["ssr"], dof, scale), noise=curve.noise,
+        identified=ident, flags=flags + f2, messages=m2 + msgs, x=x, y=y, group=dict(group or {}),
+        r0_mode=mode, bootstrap=boot,
+        alternatives=_alternatives(xw, yw, w, best["ssr"], pred, n_params, scale, curve.noise),
+        data=_data(curve, mask, w, sig), settings={"r0": r0_fixed, "delta": delta, "ssr": best["ssr"]})
+
+
+def _alternatives(xw, yw, w, ssr, pred, n_params, scale, noise) -> dict:
+    """Sigmoid vs power law by AIC/BIC, both scored on the window's positive-compute points."""
+    pos = xw > 0
+    known = None if noise == "constant" else scale
+    pl = fit_power_law(xw, yw, w)
+    ssr_sig = float(np.sum(w[pos] * (yw[pos] - pred[pos]) ** 2))
+    return {"sigmoid": {"ssr": ssr_sig, **information(ssr_sig, int(pos.sum()), n_params, known)},
+            "power_law": {**pl, **information(pl["ssr"], pl["n"], 3, known)}}
+
+
+def _data(curve: fdata.Curve, mask, w, sig) -> dict:
+    full_w = np.zeros(len(curve.x))
+    full_w[mask] = w
+    full_s = np.full(len(curve.x), np.nan)
+    full_s[mask] = sig
+    return {"x": curve.x.tolist(), "y": curve.y.tolist(), "w": full_w.tolist(), "sigma": full_s.tolist(),
+            "in_window": mask.tolist(), "run": curve.run.tolist()}
