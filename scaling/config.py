@@ -72,7 +72,7 @@ class WarmstartConfig(_Section):
 
 class RolloutConfig(_Section):
     prompts_per_step: int = Field(16, ge=1, description="Prompts per RL step (ScaleRL batch = prompts x generations).")
-    generations_per_prompt: int = Field(8, ge=1, description="Samples per prompt, the GRPO group size G (Shao et al. 2024).")
+    generations_per_prompt: int = Field(8, ge=2, description="Samples per prompt, the GRPO group size G (Shao et al. 2024).")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature for rollouts and evaluation.")
     max_new_tokens: int = Field(8, ge=1, description="Generation budget per completion.")
     overlong: Literal["keep", "mask", "soft_penalty"] = Field(
@@ -90,8 +90,10 @@ class LossConfig(_Section):
         "(ScaleRL), constant = sum / (batch x max_new_tokens) (Dr.GRPO, Liu et al. 2025).")
     adv_norm: Literal["group", "batch", "none"] = Field(
         "group", description="Divide (reward - group mean) by the group std (GRPO), the batch std (ScaleRL), or nothing (Dr.GRPO).")
-    eps_low: float = Field(0.2, ge=0, description="Lower clip: ratio >= 1 - eps_low (grpo, dapo, gspo).")
-    eps_high: float = Field(0.2, ge=0, description="Upper clip: ratio <= 1 + eps_high; DAPO uses 0.28, GSPO ~4e-4.")
+    eps_low: float | None = Field(
+        None, ge=0, description="Lower clip, ratio >= 1 - eps_low (grpo, dapo, gspo). None: 0.2, or 3e-4 for gspo (Zheng et al. 2025).")
+    eps_high: float | None = Field(
+        None, ge=0, description="Upper clip, ratio <= 1 + eps_high. None: 0.2 grpo, 0.28 dapo (clip-higher, Yu et al. 2025), 4e-4 gspo.")
     cispo_eps_max: float = Field(4.0, gt=0, description="CISPO: the IS weight sg(min(r, eps_max)) (ScaleRL uses 4-5).")
     kl_beta: float = Field(0.0, ge=0, description="k3 KL penalty to the initial policy (Schulman 2020); 0 keeps no reference model.")
     tis_cap: float | None = Field(
@@ -127,7 +129,7 @@ class EvalConfig(_Section):
 
 class RunConfig(_Section):
     seed: int = Field(0, description="Seeds data order, sampling and the RL init; the warm start has its own seed.")
-    warmstart_seed: int = Field(0, description="Seed of the base model; equal across a grid so every run starts identical.")
+    warmstart_seed: int = Field(0, description="Seed of the base model and of the task's prompt sets; equal across a grid so every run starts identical.")
     threads: int | None = Field(None, ge=1, description="torch threads; default: the cores given to this process.")
     checkpoint_every: int = Field(50, ge=1, description="RL steps between checkpoints (also saved at every evaluation).")
     task: TaskConfig = TaskConfig()

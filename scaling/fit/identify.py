@@ -8,7 +8,9 @@ error bar that puts the truth 22 sigma away). We flag the fit when
     data; with a point estimate alone, an early spurious C_mid would hide the problem), or
   * the A interval is wider than `a_width` (default 0.2: ten times ScaleRL's +-0.02 margin, well
     above the ~0.09 a 31-point window past the midpoint gives at 1% noise), or
-  * A sits at its upper bound of 1.
+  * A sits at its upper bound of 1, or
+  * the B or C_mid interval runs off the search range (B unbounded means the data cannot tell a
+    step from a sigmoid: noise can fake an early plateau, as in ~1% of the anchors' C <= 100 fits).
 A flagged fit reports A as a lower bound: the low end of its profile interval.
 """
 
@@ -34,6 +36,10 @@ def identifiability(params: dict, intervals: dict, window_end: float, a_width: f
     if params["A"] >= 1 - 1e-6:
         flags.append("a_at_bound")
         msgs.append("the best fit puts A at its upper bound 1")
+    open_shape = [n for n in ("B", "C_mid") if intervals[n][1] == float("inf") or intervals[n][0] <= 0]
+    if open_shape:
+        flags.append("shape_open")
+        msgs.append(f"the {' and '.join(open_shape)} interval is unbounded: the shape of the rise is not pinned down")
     identified = not flags
     if not identified:
         msgs.insert(0, f"A is not identified by these data; read it as a lower bound: A ≥ {a_lo:.3f} "

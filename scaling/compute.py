@@ -1,0 +1,70 @@
+"""Compute accounting: FLOPs, tokens, wall-clock and device-hours of a run's training.
+
+FLOPs follow Kaplan et al. (2020) / PaLM (Chowdhery et al. 2022, app. B), counted per pass actually run:
+
+    forward  = 2 * N * tokens + 4 * L * d * sum(context attended by each token)
+    backward = 2 * forward
+
+N counts matmul parameters (the LM head included, the embedding lookup not), L layers, d hidden
+size. Generation with a KV cache is a forward over the prompt (prefill) plus one token per step,
+each attending to everything before it. Evaluation is monitoring, not training compute, and is
+excluded (ScaleRL plots against training GPU-hours too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass
+class ModelShape:
+    matmul_params: int
+    layers: int
+    hidden: int
+
+    @classmethod
+    def of(cls, model: torch.nn.Module, matmul_params: int) -> "ModelShape":
+        cfg = model.config
+        return cls(matmul_params, cfg.num_hidden_layers, cfg.hidden_size)
+
+    def forward_flops(self, tokens: int, attended: int) -> float:
+        """`attended` = sum over the tokens of how many positions each one attends to."""
+        return 2.0 * self.matmul_params * tokens + 4.0 * self.layers * self.hidden * attended
+
+
+def attended_positions(start: int, count: int) -> int:
+    """Sum of context sizes for `count` tokens at positions start+1 .. start+count (causal)."""
+    return count * start + count * (count + 1) // 2
+
+
+@dataclass
+class ComputeMeter:
+    """Cumulative training compute; one instance per run, saved in every checkpoint."""
+
+    step: int = 0
+    prompts_seen: int = 0
+    samples_seen: int = 0
+    generated_tokens: int = 0
+    trained_tokens: int = 0
+    flops: float = 0.0
+    wall_seconds: float = 0.0
+    devices: int = 1
+
+    def add_forward(self, shape: ModelShape, sequences: int, start: int, length: int) -> None:
+        """A forward over `length` new positions after `start` cached ones, for `sequences` rows."""
+        self.flops += sequences * shape.forward_flops(length, attended_positions(start, length))
+
+    def add_backward(self, shape: ModelShape, sequences: int, length: int) -> None:
+        self.flops += 2.0 * sequences * shape.forward_flops(length, attended_positions(0, length))
+
+    @property
+    def device_hours(self) -> float:
+        return self.wall_seconds * self.devices / 3600.0
+
+    def row(self) -> dict:
+        out = asdict(self)
+        out.pop("devices")
+        out["device_hours"] = self.device_hours
+        return out

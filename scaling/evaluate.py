@@ -1,0 +1,71 @@
+"""Held-out evaluation: mean@k at the sampling temperature, greedy accuracy, per-prompt counts.
+
+The evaluation generator is re-seeded identically at every evaluation (common random numbers):
+differences between two checkpoints then come from the policy, not from fresh sampling noise, and
+a resumed run reproduces every row exactly. Per-prompt correct counts are stored so pass@k,
+majority voting and binomial error bars can be computed later without re-running anything.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from scaling.rl.rollout import decode, encode_prompts, sample
+from scaling.tasks.base import Example, Task
+
+# Rows per sampling call: large batches amortise Python overhead, bounded for memory.
+EVAL_BATCH = 1024
+
+
+@dataclass
+class EvalResult:
+    pass_rate: float
+    greedy_accuracy: float
+    correct_counts: list[int]
+    k: int
+    mean_response_tokens: float
+    seconds: float
+
+    def row(self) -> dict:
+        return {"pass_rate": self.pass_rate, "greedy_accuracy": self.greedy_accuracy,
+                "eval_prompts": len(self.correct_counts), "eval_k": self.k,
+                "correct_counts": self.correct_counts, "mean_response_tokens": self.mean_response_tokens,
+                "eval_seconds": self.seconds}
+
+
+def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
+                 max_new_tokens: int, temperature: float, generator) -> tuple[list[float], list[int]]:
+    prompts = [ex.prompt for ex in examples for _ in range(k)]
+    ids, mask = encode_prompts(tokenizer, prompts)
+    out = sample(model, ids, mask, max_new_tokens=max_new_tokens, temperature=temperature,
+                 eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator, greedy=greedy)
+    texts = decode(tokenizer, out)
+    scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]
+    return scores, out.lengths.long().tolist()
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
+             max_new_tokens: int, temperature: float, seed: int) -> EvalResult:
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
+    per_batch = max(1, EVAL_BATCH // k)
+    counts, lengths, greedy_hits = [], [], []
+    for lo in range(0, len(examples), per_batch):
+        chunk = examples[lo:lo + per_batch]
+        scores, lens = _score_batch(model, tokenizer, task, chunk, k=k, greedy=False,
+                                    max_new_tokens=max_new_tokens, temperature=temperature, generator=generator)
+        counts += [int(sum(scores[i * k:(i + 1) * k])) for i in range(len(chunk))]
+        lengths += lens
+        if greedy:
+            hits, _ = _score_batch(model, tokenizer, task, chunk, k=1, greedy=True,
+                                   max_new_tokens=max_new_tokens, temperature=temperature, generator=None)
+            greedy_hits += hits
+    n = len(examples)
+    return EvalResult(pass_rate=sum(counts) / (n * k),
+                      greedy_accuracy=sum(greedy_hits) / n if greedy else float("nan"),
+                      correct_counts=counts, k=k, mean_response_tokens=sum(lengths) / len(lengths),
+                      seconds=time.perf_counter() - start)

@@ -1,0 +1,87 @@
+"""The policy: any transformers causal LM, or a tiny random-weight decoder with a character tokenizer.
+
+The tiny default is a real `LlamaForCausalLM`/`Qwen2ForCausalLM` with a real
+`PreTrainedTokenizerFast`, saved and loaded through `save_pretrained`/`from_pretrained`, so a hub
+model takes exactly the same code path on a cluster.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
+                          PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
+
+from scaling.config import ModelConfig
+
+PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+# Printable ASCII without the whitespace controls: every built-in task's prompts fit in it.
+CHARACTERS = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level tokenizer: one token per printable ASCII character."""
+    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK] + CHARACTERS)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK,
+                                   padding_side="left")
+
+
+def build_tiny_model(config: ModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> torch.nn.Module:
+    """A small decoder with tied embeddings and random weights (seeded)."""
+    common = dict(vocab_size=len(tokenizer), hidden_size=config.hidden_size,
+                  intermediate_size=config.intermediate_size, num_hidden_layers=config.layers,
+                  num_attention_heads=config.heads, num_key_value_heads=config.heads,
+                  max_position_embeddings=config.max_positions, tie_word_embeddings=True,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                  bos_token_id=tokenizer.eos_token_id, attn_implementation=config.attn_implementation)
+    config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if config.arch == "llama" else (Qwen2Config, Qwen2ForCausalLM)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = model_cls(config_cls(**common))
+    return model
+
+
+def load_pretrained(path: str | Path, attn_implementation: str = "eager"):
+    """Load a causal LM and its tokenizer from a local folder or a hub name."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+                                                     attn_implementation=attn_implementation)
+    except OSError as err:
+        raise ValueError(f"model.name_or_path: cannot load {str(path)!r} ({str(err).splitlines()[0]})") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def make_policy(config: ModelConfig, seed: int, path: str | Path | None = None):
+    """The starting policy: a saved model at `path`, else `config.name_or_path`, else a fresh tiny one."""
+    source = path or config.name_or_path
+    if source is not None:
+        return load_pretrained(source, config.attn_implementation)
+    tokenizer = char_tokenizer()
+    return build_tiny_model(config, tokenizer, seed), tokenizer
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """Parameters that do matmul work per token (N in 2N FLOPs/token), excluding the embedding lookup.
+
+    With tied embeddings the shared matrix is counted once, as the LM head (it is a matmul there).
+    """
+    seen: set[int] = set()
+    total = 0
+    for param in model.parameters():
+        if id(param) not in seen:
+            seen.add(id(param))
+            total += param.numel()
+    embedding = model.get_input_embeddings().weight
+    head = model.get_output_embeddings().weight
+    matmul = total - (0 if embedding is head else embedding.numel())
+    return {"total": total, "matmul": matmul}

@@ -1,0 +1,93 @@
+"""Everything a run holds between steps, built from a RunConfig, and what of it a checkpoint saves."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from scaling.compute import ComputeMeter, ModelShape
+from scaling.config import RunConfig
+from scaling.model import count_parameters, make_policy
+from scaling.rl.data import PromptPool
+from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
+from scaling.rl.warmstart import ensure_base_model
+from scaling.tasks import make_task
+from scaling.tasks.base import Example, Task
+
+
+def cores_available() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class RunState:
+    config: RunConfig
+    model: torch.nn.Module
+    tokenizer: object
+    task: Task
+    train_examples: list[Example]
+    val_examples: list[Example]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    master: MasterWeights
+    scaler: torch.amp.GradScaler | None
+    pool: PromptPool
+    sample_generator: torch.Generator
+    meter: ComputeMeter
+    shape: ModelShape
+    reference: torch.nn.Module | None = None
+    dtypes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "master": self.master.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None, "pool": self.pool.state_dict(),
+                "sample_generator": self.sample_generator.get_state(), "meter": vars(self.meter).copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.master.load_state_dict(state["master"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.pool.load_state_dict(state["pool"])
+        self.sample_generator.set_state(state["sample_generator"])
+        self.meter = ComputeMeter(**state["meter"])
+
+
+def _warmup_then_constant(warmup: int):
+    return lambda update: min(1.0, (update + 1) / warmup) if warmup > 0 else 1.0
+
+
+def build_state(config: RunConfig) -> RunState:
+    base = ensure_base_model(config) if config.warmstart.enabled else None
+    model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
+    apply_precision(model, config.model.precision)
+    model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
+    task = make_task(config.task, config.warmstart_seed)
+    master = MasterWeights(model)
+    opt = config.optim
+    optimizer = torch.optim.AdamW(master.master, lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.adam_eps,
+                                  weight_decay=opt.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_constant(opt.warmup_steps))
+    scaler = torch.amp.GradScaler("cpu") if config.model.precision == "fp16" else None
+    reference = None
+    if config.loss.kl_beta > 0:
+        reference = copy.deepcopy(model).requires_grad_(False)
+    devices = torch.cuda.device_count() if torch.cuda.is_available() else (config.threads or cores_available())
+    val = task.val_examples()[: config.eval.prompts or None]
+    return RunState(config=config, model=model, tokenizer=tokenizer, task=task, train_examples=task.train_examples(),
+                    val_examples=val, optimizer=optimizer, scheduler=scheduler, master=master, scaler=scaler,
+                    pool=PromptPool(len(task.train_examples()), config.seed),
+                    sample_generator=torch.Generator().manual_seed(config.seed),
+                    meter=ComputeMeter(devices=devices),
+                    shape=ModelShape.of(model, count_parameters(model)["matmul"]),
+                    reference=reference, dtypes=dtype_summary(model))

@@ -1,0 +1,176 @@
+"""One RL step: sample a batch, score it, compute advantages, and run the policy updates."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from scaling.rl.advantages import compute_advantages, zero_variance_groups
+from scaling.rl.losses import aggregation, k3_kl, policy_loss
+from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample
+from scaling.rl.state import RunState
+
+
+@dataclass
+class Batch:
+    """A scored group batch: rows are prompt-major, G completions per prompt."""
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completions: Completions
+    rewards: torch.Tensor        # (P, G) task rewards
+    shaped: torch.Tensor         # (P, G) rewards after length shaping
+    pool_indices: list[int]
+
+    @property
+    def groups(self) -> int:
+        return self.rewards.shape[0]
+
+
+def soft_overlong_penalty(lengths: torch.Tensor, budget: int, buffer: int) -> torch.Tensor:
+    """DAPO (Yu et al. 2025, eq. 13): 0 up to budget-buffer, then linear down to -1 at the budget."""
+    if buffer == 0:
+        return torch.where(lengths >= budget, -1.0, 0.0)
+    return ((budget - buffer - lengths) / buffer).clamp(-1.0, 0.0)
+
+
+def collect(state: RunState) -> Batch:
+    cfg = state.config
+    group = cfg.rollout.generations_per_prompt
+    indices = state.pool.draw(cfg.rollout.prompts_per_step)
+    examples = [state.train_examples[i] for i in indices]
+    ids, mask = encode_prompts(state.tokenizer, [ex.prompt for ex in examples for _ in range(group)])
+    out = sample(state.model, ids, mask, max_new_tokens=cfg.rollout.max_new_tokens,
+                 temperature=cfg.rollout.temperature, eos_id=state.tokenizer.eos_token_id,
+                 pad_id=state.tokenizer.pad_token_id, generator=state.sample_generator)
+    texts = decode(state.tokenizer, out)
+    rewards = torch.tensor([state.task.score(examples[i // group], t) for i, t in enumerate(texts)])
+    rewards = rewards.view(len(examples), group)
+    shaped = rewards
+    if cfg.rollout.overlong == "soft_penalty":
+        penalty = soft_overlong_penalty(out.lengths, cfg.rollout.max_new_tokens, cfg.rollout.overlong_buffer)
+        shaped = rewards + penalty.view_as(rewards)
+    meter = state.meter
+    meter.add_forward(state.shape, ids.shape[0], 0, ids.shape[1])
+    meter.add_forward(state.shape, ids.shape[0], ids.shape[1], out.tokens.shape[1])
+    meter.generated_tokens += int(out.mask.sum())
+    meter.prompts_seen += len(examples)
+    meter.samples_seen += ids.shape[0]
+    return Batch(ids, mask, out, rewards, shaped, indices)
+
+
+def token_logprobs(model, batch_ids: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor,
+                   temperature: float) -> torch.Tensor:
+    """Per-token log-probs of `tokens` (the last T positions) under the temperature-scaled policy."""
+    width = tokens.shape[1]
+    logits = model(input_ids=batch_ids, attention_mask=attention, position_ids=positions(attention),
+                   logits_to_keep=width + 1).logits[:, :-1]
+    return torch.log_softmax(logits.float() / temperature, dim=-1), tokens
+
+
+def _select(logp_all: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return logp_all.gather(-1, tokens[..., None]).squeeze(-1)
+
+
+def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.Tensor,
+           loss_mask: torch.Tensor, group_ids: torch.Tensor, old_logp: torch.Tensor | None) -> dict:
+    """One optimizer update on the completions `rows` of the batch."""
+    cfg = state.config
+    comp = batch.completions
+    full = torch.cat([batch.prompt_ids[rows], comp.tokens[rows]], dim=1)
+    attention = torch.cat([batch.prompt_mask[rows], comp.mask[rows].long()], dim=1)
+    logp_all, tokens = token_logprobs(state.model, full, attention, comp.tokens[rows], cfg.rollout.temperature)
+    logp = _select(logp_all, tokens)
+    mask = loss_mask[rows]
+    old = logp.detach() if old_logp is None else old_logp[rows]
+    per_token, clipped = policy_loss(cfg.loss.type)(logp, old, advantages[rows], mask, cfg.loss)
+    stats = {"tis_truncated": 0.0}
+    if cfg.loss.tis_cap is not None:
+        # Sampler and trainer disagree (precision, kernels, staleness): reweight by their ratio, capped.
+        weight = torch.exp(old - comp.logprobs[rows])
+        stats["tis_truncated"] = float(((weight > cfg.loss.tis_cap).float() * mask).sum() / mask.sum().clamp(min=1))
+        per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
+    if state.reference is not None:
+        with torch.no_grad():
+            ref_all, _ = token_logprobs(state.reference, full, attention, tokens, cfg.rollout.temperature)
+        state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
+        kl = k3_kl(logp, _select(ref_all, tokens))
+        per_token = per_token + cfg.loss.kl_beta * kl
+        stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
+    loss = aggregation(cfg.loss.aggregation)(per_token, mask, group_ids[rows], cfg.rollout.max_new_tokens)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss ({loss.item()}) at step {state.meter.step + 1}")
+    state.optimizer.zero_grad(set_to_none=True)
+    (state.scaler.scale(loss) if state.scaler else loss).backward()
+    state.master.grads_to_master()
+    if state.scaler:
+        state.scaler.unscale_(state.optimizer)
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(state.master.master, cfg.optim.grad_clip))
+    if not math.isfinite(grad_norm) and state.scaler is None:
+        raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")
+    if state.scaler:
+        state.scaler.step(state.optimizer)  # skips the update on inf/NaN and lowers the scale
+        state.scaler.update()
+    else:
+        state.optimizer.step()
+    state.scheduler.step()
+    state.master.master_to_model()
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    n_tok = mask.sum().clamp(min=1)
+    state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
+    state.meter.add_backward(state.shape, full.shape[0], full.shape[1])
+    state.meter.trained_tokens += int(mask.sum())
+    return {"loss": float(loss.detach()), "grad_norm": grad_norm, "clip": float((clipped.float() * mask).sum() / n_tok),
+            "entropy": float((entropy * mask).sum() / n_tok), **stats}
+
+
+def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Tensor]:
+    """Split whole groups into `count` minibatches of completion rows (prompt_mean needs whole groups)."""
+    chunks = [kept_groups[i::count] for i in range(count)]
+    return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)]) for chunk in chunks if chunk]
+
+
+def rl_step(state: RunState) -> dict:
+    cfg = state.config
+    started = time.perf_counter()
+    batch = collect(state)
+    group = cfg.rollout.generations_per_prompt
+    advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten()
+    zero_var = zero_variance_groups(batch.shaped)
+    keep = [g for g in range(batch.groups) if not (cfg.train.filter_zero_variance and zero_var[g])]
+    if cfg.train.no_positive_resampling:
+        pass_rates = batch.rewards.mean(dim=1)
+        state.pool.retire([batch.pool_indices[g] for g in range(batch.groups) if pass_rates[g] >= cfg.train.retire_at])
+    loss_mask = batch.completions.mask.clone()
+    if cfg.rollout.overlong == "mask":
+        loss_mask[batch.completions.truncated] = 0.0
+    group_ids = torch.arange(batch.groups).repeat_interleave(group)
+    parts = minibatches(keep, cfg.train.updates_per_batch, group) if keep else []
+    old_logp = None
+    if len(parts) > 1:
+        old_logp = old_logprobs(state, batch)
+    results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp) for rows in parts]
+    comp = batch.completions
+    mean = lambda key: sum(r[key] for r in results) / len(results) if results else float("nan")
+    return {"reward_mean": float(batch.rewards.mean()), "zero_variance_frac": float(zero_var.float().mean()),
+            "filtered_frac": 1.0 - len(keep) / batch.groups, "retired_prompts": state.pool.retired,
+            "pool_size": state.pool.remaining, "clip_frac": mean("clip"), "tis_truncated_frac": mean("tis_truncated"),
+            "entropy": mean("entropy"), "kl_to_init": mean("kl") if state.reference is not None else float("nan"),
+            "response_tokens": float(comp.lengths.float().mean()), "truncated_frac": float(comp.truncated.float().mean()),
+            "grad_norm": results[-1]["grad_norm"] if results else float("nan"), "loss": mean("loss"),
+            "lag_mean": 0.0, "lr": state.scheduler.get_last_lr()[0], "step_seconds": time.perf_counter() - started,
+            "dtype": state.dtypes}
+
+
+@torch.no_grad()
+def old_logprobs(state: RunState, batch: Batch) -> torch.Tensor:
+    """pi_old for off-policy minibatch updates: the policy before this batch's first update."""
+    comp = batch.completions
+    full = torch.cat([batch.prompt_ids, comp.tokens], dim=1)
+    attention = torch.cat([batch.prompt_mask, comp.mask.long()], dim=1)
+    logp_all, tokens = token_logprobs(state.model, full, attention, comp.tokens, state.config.rollout.temperature)
+    state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
+    return _select(logp_all, tokens)
