@@ -1,0 +1,25 @@
+"""Fit one curve per group of a table, collecting per-group errors instead of stopping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from scaling.fit.errors import FitError
+from scaling.fit.fitter import fit_curve
+from scaling.fit.result import FitResult
+from scaling.fit.source import default_groups, split
+
+
+def fit_groups(df: pd.DataFrame, by: list[str] | None = None, **kw: Any) -> tuple[list[FitResult], list[str]]:
+    """Fits for every group (`by`, or the study's varying config columns), and one error line per failed group."""
+    by = default_groups(df) if by is None else by
+    fits, errors = [], []
+    for key, rows in split(df, by):
+        try:
+            fits.append(fit_curve(rows, group=key, **kw))
+        except FitError as err:
+            label = ", ".join(f"{k}={v}" for k, v in key.items()) or "all"
+            errors.append(f"{label}: {err}")
+    return fits, errors

@@ -1,0 +1,69 @@
+"""Where curves come from: CSV/Parquet files, run folders and studies, split into groups.
+
+A study's table (scaling.store.load_evals) has one row per evaluation of every run, with the run's
+config flattened into dotted columns. A curve is one group of runs: by default the runs that share
+every config value that varies across the study except seeds, so seeds are pooled into one curve
+(and bootstrapped) while recipes stay apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from scaling.fit.errors import FitError
+
+META = {"run_id", "run_name", "state"}
+NOT_AXES = ("seed", "dir", "path", "output", "log", "name_or_path")
+
+
+def load_source(source: str | Path) -> pd.DataFrame:
+    """A CSV/Parquet file as is; a folder or .yaml spec through scaling.store.load_evals."""
+    path = Path(source)
+    if not path.exists():
+        raise FitError(f"{source}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.is_dir() or suffix in (".yaml", ".yml"):
+        from scaling import store
+
+        if (path / "evals.parquet").exists() and not hasattr(store, "load_evals"):
+            return store.read_evals(path)
+        if not hasattr(store, "load_evals"):
+            raise FitError(f"{source}: reading studies needs scaling.store.load_evals")
+        df = store.load_evals(path)
+        if df.empty:
+            raise FitError(f"{source}: no evaluation rows found")
+        return df
+    raise FitError(f"{source}: expected a .csv or .parquet file, a results folder or a .yaml study spec")
+
+
+def default_groups(df: pd.DataFrame) -> list[str]:
+    """Config columns (dotted, from load_evals) that differ between runs, seeds excluded."""
+    if "run_id" not in df.columns:
+        return []
+    from scaling.store import EVAL_COLUMNS
+
+    cols = [c for c in df.columns if c not in EVAL_COLUMNS and c not in META
+            and not any(t in c.rsplit(".", 1)[-1].lower() for t in NOT_AXES)]
+    per_run = df.groupby("run_id")[cols].first() if cols else pd.DataFrame()
+    return [c for c in cols if per_run[c].astype(str).nunique() > 1]
+
+
+def split(df: pd.DataFrame, by: list[str] | None) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """(group key, rows) for each group; unknown columns are a FitError."""
+    by = list(by) if by else []
+    missing = [c for c in by if c not in df.columns]
+    if missing:
+        raise FitError(f"unknown column(s) {missing} for --by; available: {', '.join(map(str, df.columns))}")
+    if not by:
+        yield {}, df
+        return
+    for key, rows in df.groupby(by, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        yield {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(by, key)}, rows
