@@ -1,0 +1,63 @@
+import pytest
+
+from scaling.config import (ConfigError, RunConfig, apply_overrides, field_exists, flatten, load_run_config,
+                            stable_hash)
+
+
+def test_defaults_validate_and_hash_is_stable():
+    a, b = RunConfig(), RunConfig.model_validate({})
+    assert a.config_hash() == b.config_hash()
+    assert stable_hash({"x": 1, "y": 2}) == stable_hash({"y": 2, "x": 1})
+
+
+def test_unknown_key_names_the_dotted_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("loss:\n  typo: 1\n")
+    with pytest.raises(ConfigError, match=r"^loss\.typo: unknown key"):
+        load_run_config(path)
+
+
+def test_wrong_type_names_the_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("rollout:\n  prompts_per_step: many\n")
+    with pytest.raises(ConfigError, match=r"rollout\.prompts_per_step"):
+        load_run_config(path)
+
+
+def test_bad_choice_is_rejected():
+    with pytest.raises(ConfigError, match=r"loss\.type"):
+        load_run_config(None, ["loss.type=ppo"])
+
+
+def test_overrides_parse_yaml_scalars():
+    cfg = load_run_config(None, ["seed=3", "loss.tis_cap=2.5", "train.filter_zero_variance=true"])
+    assert cfg.seed == 3 and cfg.loss.tis_cap == 2.5 and cfg.train.filter_zero_variance is True
+
+
+def test_override_unknown_path_and_malformed():
+    with pytest.raises(ConfigError, match="nope.x: unknown key"):
+        apply_overrides({}, ["nope.x=1"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_overrides({}, ["seed"])
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("seed: 1\nloss: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+ malformed YAML"):
+        load_run_config(path)
+
+
+def test_field_exists_only_for_leaves():
+    assert field_exists("loss.type") and field_exists("seed")
+    assert not field_exists("loss") and not field_exists("loss.type.x") and not field_exists("nope")
+
+
+def test_flatten_gives_dotted_columns():
+    flat = flatten(RunConfig().to_dict())
+    assert flat["loss.type"] == "grpo" and "rollout.max_new_tokens" in flat
+
+
+def test_warmstart_band_must_be_ordered():
+    with pytest.raises(ConfigError, match="target_low"):
+        load_run_config(None, ["warmstart.target_low=0.5", "warmstart.target_high=0.1"])
