@@ -171,6 +171,15 @@ def schema_markdown() -> str:
     return "\n".join(lines)
 
 
+def read_table_pinned(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet file through one open handle. `pq.read_table(path)` may open the path more
+    than once (footer, then pages); a writer's `os.replace` in between gives it the footer of one
+    file and the pages of another ("Couldn't deserialize thrift", measured with 6 writers). One
+    handle pins one inode, so a concurrent reader sees the old file or the new one, whole."""
+    with open(path, "rb") as handle:
+        return pq.ParquetFile(handle).read(columns=columns)
+
+
 def _run_meta(run_dir: Path) -> dict[str, Any]:
     """Flattened resolved config (dotted keys) and the study's name for one run folder."""
     import yaml
@@ -224,7 +233,7 @@ def load_evals(spec_or_dir: Any) -> pd.DataFrame:
         path = RunFiles(run_dir).evals
         if not path.exists():
             continue
-        frame = pq.read_table(path).to_pandas()
+        frame = read_table_pinned(path).to_pandas()
         meta = _run_meta(run_dir)
         extra = {"run_id": run_dir.name, "run_name": name or meta["name"], "state": state, **meta["flat"]}
         frames.append(frame.assign(**{k: [v] * len(frame) for k, v in extra.items()}))

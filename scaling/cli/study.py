@@ -41,8 +41,9 @@ def _fmt(value: Any, kind: str = "") -> str:
 
 def status_table(rows: list[dict[str, Any]], title: str, action: dict[str, str] | None = None) -> Table:
     table = Table(title=title, show_lines=False)
-    for column in ("name", "run id", "state", "step", "pass rate", "FLOPs", "job", "error"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "run id", "state", "step", "pass rate", "FLOPs", "job"):
+        table.add_column(column, no_wrap=column in ("name", "run id"))
+    table.add_column("error", overflow="fold", ratio=1)
     if action is not None:
         table.add_column("action")
     for row in rows:
@@ -106,7 +107,7 @@ def register(app: typer.Typer) -> None:
                       f"skipped {skipped} ({summary_line([r for r in result.rows if r['run_id'] not in action])})")
         if wait:
             rows = _wait(spec, console)
-            console.print(summary_line(rows))
+            console.print("\n" + summary_line(rows))
             if any(r["state"] != "done" for r in rows):
                 raise typer.Exit(1)
 

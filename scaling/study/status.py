@@ -14,9 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-import pyarrow.parquet as pq
-
-from scaling.store import RunFiles
+from scaling.store import RunFiles, read_table_pinned
 from scaling.study import local
 from scaling.study.job import STOPPED_EXIT_CODE
 from scaling.study.manifest import read_manifest
@@ -97,7 +95,7 @@ def _progress(files: RunFiles) -> dict[str, Any]:
     for path, columns in ((files.evals, ["step", "pass_rate", "flops", "device_hours"]),
                           (files.metrics, ["step", "flops", "device_hours"])):
         try:
-            table = pq.read_table(path, columns=columns)
+            table = read_table_pinned(path, columns=columns)
         except (OSError, ValueError, KeyError):
             continue
         if table.num_rows:

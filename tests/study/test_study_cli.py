@@ -1,0 +1,86 @@
+"""`launch` / `status` commands: dry-run output, JSON, and one-line errors that submit nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from scaling.cli.study import register
+from scaling.study import executors
+
+from conftest import tiny_spec
+
+app = typer.Typer()
+register(app)
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_dry_run_prints_the_grid(write_spec, tmp_path: Path) -> None:
+    result = invoke("launch", str(write_spec()), "--dry-run", "--executor", "local")
+    assert result.exit_code == 0, result.output
+    for name in ("loss.type=grpo,seed=0", "loss.type=grpo,seed=1", "loss.type=cispo,seed=0", "loss.type=cispo,seed=1"):
+        assert name in result.output
+    assert result.output.count("submit") == 4 + 1  # one action per run, and the summary
+    assert "4 runs: 4 missing; would submit 4" in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_with_only_narrows_the_grid(write_spec) -> None:
+    result = invoke("launch", str(write_spec()), "--dry-run", "--executor", "local", "--only", "loss.type=grpo",
+                    "--only", "seed=1")
+    assert result.exit_code == 0, result.output
+    assert "1 runs: 1 missing; would submit 1" in result.output
+
+
+def test_status_json(write_spec) -> None:
+    result = invoke("status", str(write_spec()), "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["summary"] == {"missing": 4} and len(data["rows"]) == 4
+    assert {"run_id", "name", "state", "step", "pass_rate", "flops", "job_id", "error"} <= set(data["rows"][0])
+
+
+@pytest.mark.parametrize("spec, args, message", [
+    (None, [], "malformed YAML"),
+    ({"axes": {"loss.typo": ["grpo"]}}, [], "axis loss.typo: unknown config field"),
+    ({"axes": {"loss.type": []}}, [], "axis loss.type: empty list of values"),
+    ({"axes": {"model.layers": [1, "two"]}}, [], "axis model.layers: value 'two' rejected"),
+    ({"axes": {"loss.type": ["grpo", "grpo"]}}, [], "duplicate value 'grpo'"),
+    ({}, ["--executor", "slurm"], "no Slurm controller"),
+    ({}, ["--only", "optim.lr=1"], "not an axis"),
+    ({}, ["--max-parallel", "0"], "--max-parallel 0"),
+])
+def test_bad_input_is_one_line_and_submits_nothing(write_spec, tmp_path: Path, monkeypatch, spec, args, message) -> None:
+    monkeypatch.setattr(executors, "slurm_available", lambda timeout_s=10: False)
+    if spec is None:
+        path = tmp_path / "bad.yaml"
+        path.write_text("name: tiny\naxes: {loss.type: [grpo\n")
+    else:
+        path = write_spec(**spec)
+    result = runner.invoke(app, ["launch", str(path), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error: ")
+    assert not (tmp_path / "results").exists()
+
+
+def test_unwritable_output_is_refused_before_writing(write_spec, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = write_spec(tiny_spec(tmp_path, output=str(blocker / "results")))
+    result = runner.invoke(app, ["launch", str(path), "--executor", "local"])
+    assert result.exit_code == 2
+    assert "not writable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["status", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "cannot read" in result.stderr
