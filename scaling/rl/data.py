@@ -31,8 +31,16 @@ class PromptPool:
                 self.order = self.rng.permutation(np.flatnonzero(self.active))
                 self.cursor = 0
             index = int(self.order[self.cursor])
+            if self.active[index] and index in picked:
+                # A new epoch began inside this draw and starts with a prompt the draw already holds: defer it
+                # to later in the epoch (swap with the next unpicked active one) instead of skipping it, so every
+                # epoch still serves each active prompt exactly once.
+                later = next(j for j in range(self.cursor + 1, len(self.order))
+                             if self.active[self.order[j]] and int(self.order[j]) not in picked)
+                self.order[self.cursor], self.order[later] = self.order[later], self.order[self.cursor]
+                index = int(self.order[self.cursor])
             self.cursor += 1
-            if self.active[index] and index not in picked:
+            if self.active[index]:
                 picked.append(index)
         return picked
 
@@ -45,4 +53,6 @@ class PromptPool:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.active, self.order, self.cursor = state["active"], state["order"], state["cursor"]
+        # Copies: retire() and draw() change these in place, and the saved dict must stay as it was saved.
+        self.active, self.order = state["active"].copy(), state["order"].copy()
+        self.cursor = state["cursor"]
