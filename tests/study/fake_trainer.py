@@ -3,13 +3,14 @@
 It writes evals / metrics through the real store, checkpoints (a JSON file per step) at every
 evaluation, resumes from the newest checkpoint (dropping rows written after it), honours
 `should_stop` at step boundaries and writes DONE. Env knobs: FAKE_STEP_S (seconds per step),
-FAKE_FAIL (raise at this step), FAKE_TRACE (a file to append "start/end run_dir time" lines to).
+FAKE_FAIL (raise at this step), FAKE_SIGNAL_AT (send this process SIGUSR2 after that step), FAKE_TRACE (a file to append "start/end run_dir time" lines to).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -65,6 +66,8 @@ def train(config: RunConfig, run_dir: Path, *, progress: bool = False, should_st
         if os.environ.get("FAKE_FAIL") == str(step):
             raise ValueError(f"fake failure at step {step}")
         metrics.append([{"step": step, "flops": 1e9 * step, "loss": 0.1}])
+        if os.environ.get("FAKE_SIGNAL_AT") == str(step):  # what Slurm does before a time limit
+            os.kill(os.getpid(), signal.SIGUSR2)
         if step % config.eval.every == 0 or step == config.train.steps:
             _evaluate(evals, files, step)
     files.mark(files.done, {"status": "done", "step": step})
