@@ -14,6 +14,9 @@ from scaling.fit.source import default_groups, split
 
 def fit_groups(df: pd.DataFrame, by: list[str] | None = None, **kw: Any) -> tuple[list[FitResult], list[str]]:
     """Fits for every group (`by`, or the study's varying config columns), and one error line per failed group."""
+    for col in (kw.get("x", "flops"), kw.get("y", "pass_rate")):
+        if col not in df.columns:  # one error for the table, not one per group
+            raise FitError(f"unknown column {col!r}; available: {', '.join(map(str, df.columns))}")
     by = default_groups(df) if by is None else by
     fits, errors = [], []
     for key, rows in split(df, by):
