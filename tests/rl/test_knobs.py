@@ -1,0 +1,271 @@
+"""The ablation knobs acting inside a real RL step (scaling.rl.step.rl_step) on a tiny random policy.
+
+Every loss x aggregation x normalisation x precision runs two steps; then one test per knob shows it did
+what its paper says: off-policy minibatch updates clip, zero-variance filtering drops exactly the
+all-equal groups, no-positive-resampling retires prompts, overlong masking and DAPO's soft penalty,
+truncated importance sampling, the k3 KL to the initial policy.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+
+import pytest
+import torch
+
+import scaling.rl.step as step_module
+from scaling.config import build_config
+from scaling.rl.state import build_state
+from scaling.rl.step import rl_step, soft_overlong_penalty
+
+TINY = {"threads": 1, "warmstart": {"enabled": False},
+        "model": {"hidden_size": 32, "layers": 1, "heads": 2, "intermediate_size": 64},
+        "task": {"train_size": 64, "val_size": 8},
+        "rollout": {"prompts_per_step": 4, "generations_per_prompt": 4, "max_new_tokens": 4},
+        "optim": {"warmup_steps": 0}, "train": {"steps": 2}, "eval": {"every": 2, "k": 1}}
+
+LOSSES = ["grpo", "dapo", "gspo", "cispo"]
+AGGREGATIONS = ["token_mean", "sample_mean", "prompt_mean", "constant"]
+NORMS = ["group", "batch", "none"]
+PRECISIONS = ["fp32", "bf16", "fp16", "fp32_lm_head"]
+
+
+def varied_score(example, text: str) -> float:
+    """A stand-in verifier whose rewards vary within a group (the random policy never solves the task)."""
+    return float(sum(map(ord, text)) % 2)
+
+
+def make_state(score=varied_score, **sections):
+    tree = copy.deepcopy(TINY)
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            tree.setdefault(section, {}).update(values)
+        else:
+            tree[section] = values
+    state = build_state(build_config(tree))
+    state.task.score = score
+    return state
+
+
+def spy(monkeypatch, name):
+    """Record the arguments (and results) of scaling.rl.step.<name> while still calling it."""
+    calls = []
+    real = getattr(step_module, name)
+
+    def wrapper(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append((args, out))
+        return out
+
+    monkeypatch.setattr(step_module, name, wrapper)
+    return calls
+
+
+def batch_of(collected):
+    """The Batch from collect()'s result (a Batch, or a (Batch, lag) pair)."""
+    return collected[0] if isinstance(collected, tuple) else collected
+
+
+# ------------------------------------------------------------------ the full matrix
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("loss,agg,norm", list(itertools.product(LOSSES, AGGREGATIONS, NORMS)))
+def test_every_combination_runs_two_steps(loss, agg, norm, precision):
+    state = make_state(loss={"type": loss, "aggregation": agg, "adv_norm": norm}, model={"precision": precision})
+    before = [m.detach().clone() for m in state.master.master]
+    rows = [rl_step(state) for _ in range(2)]
+    for row in rows:
+        for key, value in row.items():
+            if key == "dtype":
+                assert value == state.dtypes
+            elif key != "kl_to_init":  # NaN by design without a reference model (kl_beta 0)
+                assert math.isfinite(value), (key, value)
+        assert math.isnan(row["kl_to_init"])
+    assert state.meter.trained_tokens > 0
+    # The varied rewards give non-zero advantages, so the weights really moved.
+    assert any(not torch.equal(a, b) for a, b in zip(before, state.master.master))
+
+
+# ------------------------------------------------------------------ off-policy updates
+
+
+@pytest.mark.parametrize("loss", ["grpo", "dapo", "cispo"])
+def test_updates_per_batch_makes_clipping_act(loss):
+    loss_cfg = {"type": loss, "cispo_eps_max": 1.05}
+    # lr 0.05: after the first minibatch update the policy has moved far from pi_old for the next ones.
+    off = make_state(loss=loss_cfg, optim={"lr": 0.05, "warmup_steps": 0}, train={"updates_per_batch": 4})
+    rows = [rl_step(off) for _ in range(2)]
+    assert max(r["clip_frac"] for r in rows) > 0
+    # On-policy (one update per batch) the ratio is exactly 1: nothing can clip.
+    on = make_state(loss=loss_cfg, optim={"lr": 0.05, "warmup_steps": 0}, train={"updates_per_batch": 1})
+    assert all(rl_step(on)["clip_frac"] == 0 for _ in range(2))
+
+
+def test_updates_per_batch_uses_whole_groups_and_one_pi_old(monkeypatch):
+    updates = spy(monkeypatch, "update")
+    olds = spy(monkeypatch, "old_logprobs")
+    state = make_state(optim={"lr": 0.05, "warmup_steps": 0}, train={"updates_per_batch": 2})
+    rl_step(state)
+    assert len(olds) == 1 and len(updates) == 2
+    row_sets = [args[1].tolist() for args, _ in updates]
+    # 4 prompts x 4 completions split by whole groups: prompts {0, 2} and {1, 3}.
+    assert row_sets == [[0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]]
+    assert all(args[6] is olds[0][1] for args, _ in updates)  # both minibatches use the same pi_old
+
+
+# ------------------------------------------------------------------ zero-variance filtering
+
+
+def half_constant_score(example, text: str) -> float:
+    """Prompts with an even character sum always get 1 (an all-equal group); the others vary."""
+    return 1.0 if sum(map(ord, example.prompt)) % 2 == 0 else varied_score(example, text)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_zero_variance_filtering_drops_exactly_the_all_equal_groups(monkeypatch, enabled):
+    batches, updates = spy(monkeypatch, "collect"), spy(monkeypatch, "update")
+    state = make_state(score=half_constant_score, train={"filter_zero_variance": enabled})
+    mixed = 0
+    for _ in range(4):
+        batches.clear(), updates.clear()
+        row = rl_step(state)
+        shaped = batch_of(batches[0][1]).shaped
+        zero_var = [bool((g == g[0]).all()) for g in shaped]
+        kept = [g for g, z in enumerate(zero_var) if not (enabled and z)]
+        trained = sorted(r for args, _ in updates for r in args[1].tolist())
+        assert trained == [g * 4 + j for g in kept for j in range(4)]
+        assert row["zero_variance_frac"] == sum(zero_var) / 4
+        assert row["filtered_frac"] == (sum(zero_var) / 4 if enabled else 0.0)
+        mixed += 0 < sum(zero_var) < 4
+    assert mixed > 0  # the batches really held both kinds of group
+
+
+def test_all_groups_filtered_skips_the_update():
+    state = make_state(score=lambda example, text: 1.0, train={"filter_zero_variance": True})
+    before = [m.detach().clone() for m in state.master.master]
+    row = rl_step(state)
+    assert row["filtered_frac"] == 1.0 and row["zero_variance_frac"] == 1.0
+    assert math.isnan(row["loss"]) and math.isnan(row["grad_norm"])
+    assert all(torch.equal(a, b) for a, b in zip(before, state.master.master))
+
+
+# ------------------------------------------------------------------ no-positive-resampling
+
+
+def test_no_positive_resampling_retires_solved_prompts(monkeypatch):
+    draws = spy(monkeypatch, "collect")
+    state = make_state(score=lambda example, text: 1.0, task={"train_size": 16, "val_size": 8},
+                       train={"no_positive_resampling": True})
+    retired: set[int] = set()
+    for k in range(1, 4):
+        draws.clear()
+        row = rl_step(state)
+        drawn = batch_of(draws[0][1]).pool_indices
+        assert not set(drawn) & retired  # a retired prompt never comes back
+        retired |= set(drawn)
+        assert row["retired_prompts"] == 4 * k and row["pool_size"] == 16 - 4 * k
+        assert state.pool.remaining == 16 - 4 * k
+
+
+def test_no_positive_resampling_threshold_and_switch():
+    calls = {"n": 0}
+
+    def three_of_four(example, text):  # rows are prompt-major: every group scores [0, 1, 1, 1] -> pass rate 0.75
+        calls["n"] += 1
+        return float(calls["n"] % 4 != 1)
+
+    kept = make_state(score=three_of_four, train={"no_positive_resampling": True, "retire_at": 0.9})
+    assert rl_step(kept)["pool_size"] == 64  # 0.75 < 0.9
+    gone = make_state(score=three_of_four, train={"no_positive_resampling": True, "retire_at": 0.75})
+    assert rl_step(gone)["pool_size"] == 60  # 0.75 >= 0.75: all four prompts retired
+    off = make_state(score=lambda example, text: 1.0, train={"no_positive_resampling": False})
+    assert rl_step(off)["pool_size"] == 64 and off.pool.retired == 0
+
+
+# ------------------------------------------------------------------ length control
+
+
+@pytest.mark.parametrize("overlong", ["mask", "keep"])
+def test_overlong_mask_zeroes_truncated_completions(monkeypatch, overlong):
+    updates = spy(monkeypatch, "update")
+    state = make_state(rollout={"overlong": overlong})
+    rl_step(state)
+    (args, _), = updates
+    batch, loss_mask = args[2], args[4]
+    comp = batch.completions
+    assert comp.truncated.any()  # a random policy rarely emits EOS within 4 tokens
+    if overlong == "mask":
+        assert loss_mask[comp.truncated].sum() == 0
+        torch.testing.assert_close(loss_mask[~comp.truncated], comp.mask[~comp.truncated])
+        assert state.meter.trained_tokens == int(comp.mask[~comp.truncated].sum())
+    else:
+        torch.testing.assert_close(loss_mask, comp.mask)
+        assert state.meter.trained_tokens == int(comp.mask.sum())
+
+
+def test_overlong_mask_all_truncated_gives_no_gradient(monkeypatch):
+    # Force every completion to be truncated: the loss has no token left, so nothing is learned.
+    real_sample = step_module.sample
+
+    def no_eos(*args, **kwargs):
+        out = real_sample(*args, **kwargs)
+        out.truncated[:] = True
+        return out
+
+    monkeypatch.setattr(step_module, "sample", no_eos)
+    state = make_state(rollout={"overlong": "mask"})
+    row = rl_step(state)
+    assert row["loss"] == 0 and row["grad_norm"] == 0
+    keep = make_state(rollout={"overlong": "keep"})
+    assert rl_step(keep)["grad_norm"] > 0
+
+
+def test_soft_overlong_penalty_by_hand():
+    lengths = torch.tensor([3, 4, 5, 6, 7, 8])
+    # DAPO eq. 13 with L_max = 8, L_cache = 3: 0 up to 5 tokens, then (5 - L) / 3: -1/3, -2/3, -1.
+    torch.testing.assert_close(soft_overlong_penalty(lengths, 8, 3),
+                               torch.tensor([0.0, 0.0, 0.0, -1 / 3, -2 / 3, -1.0]))
+    # No buffer: only a completion that used the whole budget is penalised, by -1.
+    torch.testing.assert_close(soft_overlong_penalty(lengths, 8, 0), torch.tensor([0.0, 0, 0, 0, 0, -1.0]))
+
+
+def test_soft_overlong_penalty_shapes_rewards_in_a_step(monkeypatch):
+    batches = spy(monkeypatch, "collect")
+    state = make_state(rollout={"overlong": "soft_penalty", "overlong_buffer": 2})
+    rl_step(state)
+    batch = batch_of(batches[0][1])
+    lengths = batch.completions.lengths.view(4, 4)
+    # budget 4, buffer 2: length <= 2 -> 0, 3 -> -0.5, 4 -> -1
+    expected = torch.where(lengths <= 2, 0.0, torch.where(lengths == 3, -0.5, -1.0))
+    torch.testing.assert_close(batch.shaped - batch.rewards, expected)
+
+
+# ------------------------------------------------------------------ truncated importance sampling
+
+
+def test_tis_truncated_fraction_and_weight():
+    rows = {}
+    for cap in (None, 0.5, 2.0):
+        state = make_state(loss={"tis_cap": cap})
+        rows[cap] = rl_step(state)
+    # fp32 sampler and trainer agree (weights ~1): a cap of 0.5 truncates every token, 2.0 none.
+    assert rows[0.5]["tis_truncated_frac"] == 1.0
+    assert rows[2.0]["tis_truncated_frac"] == 0.0 and rows[None]["tis_truncated_frac"] == 0.0
+    # Every token weighted by exactly 0.5 halves the gradient of the same batch.
+    assert rows[0.5]["grad_norm"] == pytest.approx(0.5 * rows[None]["grad_norm"], rel=1e-4)
+    assert rows[2.0]["grad_norm"] == pytest.approx(rows[None]["grad_norm"], rel=1e-4)
+
+
+# ------------------------------------------------------------------ KL to the initial policy
+
+
+def test_kl_penalty_keeps_a_reference_only_when_beta_positive():
+    assert make_state().reference is None
+    state = make_state(loss={"kl_beta": 0.1}, optim={"lr": 0.01, "warmup_steps": 0})
+    assert state.reference is not None
+    first, second = rl_step(state), rl_step(state)
+    assert first["kl_to_init"] == pytest.approx(0.0, abs=1e-7)  # the policy is the reference before any update
+    assert second["kl_to_init"] > 0
