@@ -106,10 +106,10 @@ def sample_mean(loss, mask, group_ids, max_new_tokens):
 @register(AGGREGATIONS, "prompt_mean")
 def prompt_mean(loss, mask, group_ids, max_new_tokens):
     """Token mean within each prompt's group, then mean over prompts (ScaleRL's prompt-level average)."""
-    groups = torch.unique(group_ids, return_inverse=True)[1]
+    groups = torch.unique(group_ids, return_inverse=True)[1].to(loss.device)
     count = int(groups.max()) + 1
-    token_sum = torch.zeros(count, dtype=loss.dtype).index_add(0, groups, (loss * mask).sum(-1))
-    token_count = torch.zeros(count, dtype=loss.dtype).index_add(0, groups, mask.sum(-1).to(loss.dtype))
+    token_sum = loss.new_zeros(count).index_add(0, groups, (loss * mask).sum(-1))
+    token_count = loss.new_zeros(count).index_add(0, groups, mask.sum(-1).to(loss.dtype))
     return (token_sum / token_count.clamp(min=1)).mean()
 
 
