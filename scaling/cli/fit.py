@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
             console = Console()
             if not console.is_terminal:  # pipes and files get whole rows, not a squeezed table
                 console = Console(width=160)
-            console.print(_table(fits))
+            if fits:
+                console.print(_table(fits))
             for f in fits:
                 for m in f.messages:
                     console.print(f"[yellow]{f.label}[/yellow]: {m}", highlight=False)

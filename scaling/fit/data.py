@@ -139,6 +139,10 @@ def check_window(curve: Curve, mask: np.ndarray, n_params: int, known_noise: boo
     if n < need:
         raise FitError(f"{n} point(s) in the fit window but the model has {n_params} free parameters"
                        f"{'' if known_noise else ' and an unknown noise level'}: need at least {need}")
+    distinct = len(np.unique(curve.x[mask]))
+    if distinct < n_params:  # seeds evaluated at the same compute add no information on the shape
+        raise FitError(f"{distinct} distinct compute value(s) in the fit window but the model has {n_params} "
+                       f"free parameters: need at least {n_params}")
     yw = curve.y[mask]
     if np.ptp(yw) == 0:
         raise FitError(f"{curve.y_name!r} is constant ({yw[0]:.4g}) over the fit window: there is no curve to fit")

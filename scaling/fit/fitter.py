@@ -107,6 +107,10 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     delta = threshold_delta(level, scale, fdof)
     ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
     iv = param_intervals(ls, best)
+    if not ls.resolved:
+        flags.append("set_unresolved")
+        msgs.append("the confidence set is thinner than the search grid (a near-exact fit of very few points); "
+                    "intervals are reported as the full feasible range")
     window_end = float(min(hi, xw.max()))
     ident, f2, m2 = identifiability(best, iv, window_end, a_width, x, level)
     params = {k: best[k] for k in ("A", "B", "C_mid", "R0")}

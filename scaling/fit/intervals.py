@@ -43,6 +43,7 @@ class LikelihoodSet:
     r0: float | None
     thr: float
     intervals: dict  # "B", "C_mid" -> [lo, hi] (inf / 0 where open)
+    resolved: bool = True  # False: no grid cell but the optimum is in the set (set thinner than the grid)
 
     def linear_range(self, c_r: np.ndarray, c_a: np.ndarray) -> tuple[float | np.ndarray, ...]:
         """Range of c_r * R0 + c_a * A over the set; c_* are (cells,) or (cells, K)."""
@@ -51,6 +52,9 @@ class LikelihoodSet:
 
     def band(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise profile interval for the mean pass rate R(C)."""
+        if not self.resolved:
+            c = np.atleast_1d(C)
+            return np.zeros(c.shape), np.ones(c.shape)
         s = sigmoid.shape(np.atleast_1d(C), np.exp(self.logb), self.logc)
         return self.linear_range(1.0 - s, s)
 
@@ -120,6 +124,8 @@ def _range_free(ls: LikelihoodSet, c_r, c_a):
 def _crossing(axis: np.ndarray, prof: np.ndarray, thr: float, open_lo: bool, open_hi: bool) -> list[float]:
     """Ends of {axis : prof <= thr}, linearly interpolated between grid points; +-inf when open."""
     inside = np.flatnonzero(prof <= thr)
+    if inside.size == 0:  # the set is thinner than the grid: only the optimum itself is in it
+        return [np.nan, np.nan]
     i, j = inside[0], inside[-1]
     lo = -np.inf if (i == 0 and open_lo) else (
         axis[i] if i == 0 else axis[i - 1] + (axis[i] - axis[i - 1]) * (prof[i - 1] - thr) / (prof[i - 1] - prof[i]))
@@ -153,12 +159,19 @@ def likelihood_set(x, y, w, r0: float | None, best: dict, delta: float) -> Likel
     sub = Stats(*(getattr(st, f)[keep] for f in ("uu", "uv", "vv", "yu", "yv")), yy=st.yy)
     intervals = {"B": [float(np.exp(v)) for v in ib], "C_mid": [float(np.exp(v)) for v in ic]}
     for name, val in (("B", best["B"]), ("C_mid", best["C_mid"])):
-        intervals[name] = [min(intervals[name][0], val), max(intervals[name][1], val)]
-    return LikelihoodSet(B2[keep], L2[keep], sub, r0, thr, intervals)
+        intervals[name] = [float(np.fmin(intervals[name][0], val)), float(np.fmax(intervals[name][1], val))]
+    return LikelihoodSet(B2[keep], L2[keep], sub, r0, thr, intervals, resolved=bool(keep[:-1].any()))
 
 
 def param_intervals(ls: LikelihoodSet, best: dict) -> dict[str, list[float]]:
-    """Profile intervals for A, B, C_mid (and R0 when fitted), each containing the estimate."""
+    """Profile intervals for A, B, C_mid (and R0 when fitted), each containing the estimate.
+
+    An unresolved set gets the whole feasible range: the grid cannot say how far it extends.
+    """
+    if not ls.resolved:
+        low = 0.0 if ls.r0 is None else ls.r0
+        return {"A": [low, 1.0], "B": [0.0, np.inf], "C_mid": [0.0, np.inf],
+                "R0": [0.0, 1.0] if ls.r0 is None else [ls.r0, ls.r0]}
     n = len(ls.logb)
     out = dict(ls.intervals)
     lo, hi = (v[0] for v in ls.linear_range(np.zeros(n), np.ones(n)))

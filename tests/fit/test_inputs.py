@@ -50,6 +50,12 @@ def test_zero_compute_is_the_baseline_not_a_curve_point():
     assert abs(fit.params["R0"] - 0.1) < 0.01
 
 
+def test_seeds_at_the_same_compute_do_not_count_as_shape_points():
+    xs = np.repeat([1.0, 10.0, 100.0], 5)
+    with pytest.raises(FitError, match="3 distinct compute"):
+        fit_curve((xs, np.repeat([0.1, 0.2, 0.3], 5) + np.tile(np.linspace(0, 0.01, 5), 3)), sigma=0.01, fit_from=0)
+
+
 def test_excess_scatter_is_flagged_not_hidden():
     fit = fit_curve((C, noisy(5, sd=0.05)), sigma=0.01, fit_from=0)
     assert "overdispersed" in fit.flags
