@@ -110,9 +110,11 @@ def test_updates_per_batch_uses_whole_groups_and_one_pi_old(monkeypatch):
     state = make_state(optim={"lr": 0.05, "warmup_steps": 0}, train={"updates_per_batch": 2})
     rl_step(state)
     assert len(olds) == 1 and len(updates) == 2
-    row_sets = [args[1].tolist() for args, _ in updates]
-    # 4 prompts x 4 completions split by whole groups: prompts {0, 2} and {1, 3}.
-    assert row_sets == [[0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]]
+    row_sets = [sorted(args[1].tolist()) for args, _ in updates]
+    # 4 prompts x 4 completions split into two minibatches of two whole groups each, together the batch.
+    groups = [sorted({r // 4 for r in rows}) for rows in row_sets]
+    assert row_sets == [[g * 4 + j for g in gs for j in range(4)] for gs in groups]
+    assert [len(gs) for gs in groups] == [2, 2] and sorted(groups[0] + groups[1]) == [0, 1, 2, 3]
     assert all(args[6] is olds[0][1] for args, _ in updates)  # both minibatches use the same pi_old
 
 
