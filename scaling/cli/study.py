@@ -39,20 +39,24 @@ def _fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
-def status_table(rows: list[dict[str, Any]], title: str, action: dict[str, str] | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
+def status_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
     for column in ("name", "run id", "state", "step", "pass rate", "FLOPs", "job"):
         table.add_column(column, no_wrap=column in ("name", "run id"))
     table.add_column("error", overflow="fold", ratio=1)
-    if action is not None:
-        table.add_column("action")
     for row in rows:
         error = (row.get("error") or "").strip().splitlines()
-        cells = [row["name"], row["run_id"], row["state"], _fmt(row.get("step")), _fmt(row.get("pass_rate"), "rate"),
-                 _fmt(row.get("flops"), "flops"), _fmt(row.get("job_id")), error[-1] if error else ""]
-        if action is not None:
-            cells.append(action.get(row["run_id"], "skip"))
-        table.add_row(*cells)
+        table.add_row(row["name"], row["run_id"], row["state"], _fmt(row.get("step")), _fmt(row.get("pass_rate"), "rate"),
+                      _fmt(row.get("flops"), "flops"), _fmt(row.get("job_id")), error[-1] if error else "")
+    return table
+
+
+def plan_table(rows: list[dict[str, Any]], title: str, submit: set[str]) -> Table:
+    table = Table(title=title)
+    for column in ("name", "run id", "state", "action"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["name"], row["run_id"], row["state"], "submit" if row["run_id"] in submit else "skip")
     return table
 
 
@@ -97,9 +101,9 @@ def register(app: typer.Typer) -> None:
                                   force=force, dry_run=dry_run)
         except (SpecError, ConfigError) as err:
             _fail(str(err))
-        action = {rid: "submit" for rid in result.submitted}
+        action = set(result.submitted)
         if dry_run:
-            console.print(status_table(result.rows, f"{result.spec.name} (dry run, executor {result.executor})", action))
+            console.print(plan_table(result.rows, f"{result.spec.name} (dry run, executor {result.executor})", action))
             console.print(f"{summary_line(result.rows)}; would submit {len(result.submitted)}")
             return
         skipped = len(result.rows) - len(result.submitted)

@@ -89,11 +89,14 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with code {code} without a DONE marker"
 
 
-def _progress(files: RunFiles) -> dict[str, Any]:
-    """Last step and compute from the step metrics (or evals), last pass rate from the evals."""
+def _progress(files: RunFiles, finished: bool) -> dict[str, Any]:
+    """Last step and compute from the step metrics (or evals), last pass rate from the evals.
+    A finished run's last evaluation is at its last step, so its metrics need not be read."""
     out: dict[str, Any] = {"step": None, "pass_rate": None, "flops": None, "device_hours": None}
-    for path, columns in ((files.evals, ["step", "pass_rate", "flops", "device_hours"]),
-                          (files.metrics, ["step", "flops", "device_hours"])):
+    sources = [(files.evals, ["step", "pass_rate", "flops", "device_hours"])]
+    if not finished:
+        sources.append((files.metrics, ["step", "flops", "device_hours"]))
+    for path, columns in sources:
         try:
             table = read_table_pinned(path, columns=columns)
         except (OSError, ValueError, KeyError):
@@ -142,7 +145,7 @@ def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | No
     else:  # debug runs in-process: no marker means it did not finish
         state, reason = "failed", "ended without a DONE marker"
     row["state"] = state
-    row.update(_progress(files))
+    row.update(_progress(files, finished=state == "done"))
     if state == "failed":
         tail = log_tail(Path(study_dir), run_id, record)
         row["error"] = "\n".join(x for x in (reason, tail) if x)
