@@ -84,3 +84,35 @@ def test_unwritable_output_is_refused_before_writing(write_spec, tmp_path: Path)
 def test_missing_spec_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["status", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+def _fake_bin(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+
+
+def test_auto_needs_a_controller_not_just_srun(tmp_path: Path, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_bin(bin_dir, "srun", "exit 0")
+    monkeypatch.setenv("PATH", str(bin_dir))  # not /usr/bin: this machine may run a real cluster
+    assert executors.choose("auto") == "local"  # srun alone: no
+    _fake_bin(bin_dir, "scontrol", "echo 'Slurmctld(primary) at vm is DOWN'; exit 1")
+    assert executors.choose("auto") == "local"
+    _fake_bin(bin_dir, "scontrol", "echo 'Slurmctld(primary) at vm is UP'")
+    assert executors.choose("auto") == "slurm"
+
+
+def test_launch_wait_shows_progress_until_done(write_spec, monkeypatch) -> None:
+    from conftest import FAKE
+    import scaling.cli.study as cli_study
+    import scaling.study.launch as launch_module
+
+    monkeypatch.setattr(launch_module, "Entry", lambda: FAKE)
+    monkeypatch.setattr(cli_study, "POLL_S", 0.2)
+    result = runner.invoke(app, ["launch", str(write_spec()), "--wait"])
+    assert result.exit_code == 0, result.output
+    assert "submitted 4 runs to local" in result.output and "4 runs: 4 done" in result.output
+    again = runner.invoke(app, ["launch", str(write_spec())])
+    assert "submitted 0 runs" in again.output and "4 done" in again.output

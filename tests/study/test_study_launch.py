@@ -143,3 +143,29 @@ def test_debug_executor_runs_in_process(write_spec, tmp_path: Path) -> None:
     result = launch(spec, entry=FAKE)
     assert result.executor == "debug"
     assert [r["state"] for r in status(spec)] == ["done"] * 4
+
+
+def test_force_relaunches_a_running_run_after_it_checkpoints(write_spec, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    spec = write_spec(base={"train": {"steps": 30}, "eval": {"every": 2}}, axes={"loss.type": ["grpo"]}, seeds=[0])
+    study = load_spec(spec).study_dir
+    run_id = launch(spec, entry=FAKE).submitted[0]
+    old_pid = _running_pid(study, run_id)
+    forced = launch(spec, entry=FAKE, force=True)
+    assert forced.submitted == [run_id] and forced.rows[0]["state"] == "running"
+    assert wait_finished(spec)[0]["state"] == "done"
+    assert not local.pid_alive(old_pid)
+    steps = list(read_evals(study / "runs" / run_id)["step"])
+    assert steps == sorted(set(steps)) and steps[-1] == 30  # the new job resumed where the old one stopped
+    assert read_manifest(study)["runs"][run_id]["attempts"] == 2
+
+
+def test_study_folder_status_without_the_spec(write_spec) -> None:
+    spec = write_spec(seeds=[0])
+    launch(spec, entry=FAKE)
+    wait_finished(spec)
+    from scaling.study.status import study_status
+
+    rows = study_status(load_spec(spec).study_dir)
+    assert sorted(r["name"] for r in rows) == ["loss.type=cispo,seed=0", "loss.type=grpo,seed=0"]
+    assert {r["state"] for r in rows} == {"done"}
