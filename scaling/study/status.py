@@ -9,6 +9,7 @@ missing runs; they resume from their newest checkpoint.
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -31,21 +32,34 @@ _SLURM_STATES = {
 }
 
 
-def sacct_states(job_ids: Iterable[str]) -> dict[str, str]:
-    """Slurm state per job ID (array tasks as `123_4`), in one sacct call; {} when it fails."""
+def _check_output(command: list[str]) -> str | None:
+    try:  # check_output, as submitit does: its test doubles replace exactly this call
+        out = subprocess.check_output(command, stderr=subprocess.DEVNULL, timeout=60)
+    except Exception:  # no Slurm, no accounting, a test double that does not know the command
+        return None
+    return out.decode() if isinstance(out, bytes) else out
+
+
+def _parse(text: str | None) -> dict[str, str]:
+    states: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        job, _, state = line.partition("|")
+        words = state.split()
+        if job.strip() and words:
+            states[job.strip()] = words[0]
+    return states
+
+
+def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
+    """Slurm state per job ID (array tasks as `123_4`): the controller's queue first (it knows a job
+    the moment it is submitted; accounting lags seconds behind), then sacct for finished jobs."""
     ids = sorted({str(j) for j in job_ids if j})
     if not ids:
         return {}
     arrays = sorted({j.split("_")[0] for j in ids})
-    try:  # check_output, as submitit does: its test doubles replace exactly this call
-        out = subprocess.check_output(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)],
-                                      stderr=subprocess.DEVNULL, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    states: dict[str, str] = {}
-    for line in (out.decode() if isinstance(out, bytes) else out).splitlines():
-        job, _, state = line.partition("|")
-        states[job.strip()] = state.split()[0] if state.split() else "UNKNOWN"
+    states = _parse(_check_output(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)]))
+    queue = _parse(_check_output(["squeue", "-h", "-r", "-o", "%i|%T", "-u", getpass.getuser()]))
+    states.update({job: state for job, state in queue.items() if job.split("_")[0] in arrays})
     return states
 
 
@@ -163,7 +177,7 @@ def study_status(study_dir: str | Path, runs: list[tuple[str, str]] | None = Non
         known = {rid for rid, _ in runs}
         runs += [(p.name, p.name) for p in sorted((study_dir / "runs").glob("*")) if p.is_dir() and p.name not in known]
     slurm_ids = [str(manifest[r]["job_id"]) for r, _ in runs if manifest.get(r, {}).get("executor") == "slurm"]
-    slurm = sacct_states(slurm_ids) if slurm_ids else {}
+    slurm = slurm_states(slurm_ids) if slurm_ids else {}
     return [run_row(study_dir, rid, name, manifest.get(rid), slurm) for rid, name in runs]
 
 
