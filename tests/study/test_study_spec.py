@@ -106,8 +106,9 @@ def test_only_rejects_unknown_axes_and_values(tmp_path: Path) -> None:
         select(spec, runs, ["loss.type=dapo"])
 
 
-def test_example_spec_is_valid() -> None:
-    path = Path(__file__).parents[2] / "experiments" / "tiny.yaml"
+@pytest.mark.parametrize("name", ["tiny.yaml", "loss_variants.yaml"])
+def test_example_specs_are_valid(name: str) -> None:
+    path = Path(__file__).parents[2] / "experiments" / name
     runs = expand(load_spec(path))
     assert len(runs) >= 4
     assert yaml.safe_load(path.read_text())["resources"]["executor"] in ("auto", "local")
