@@ -7,7 +7,9 @@
 #   bash tests/slurm/cluster.sh status   exit 0 when the cluster answers and the node is usable
 #   bash tests/slurm/cluster.sh env      print `export SLURM_CONF=...` for a shell that wants sinfo/sbatch
 #
-# Everything lives under $SCALING_SLURM_DIR (default /tmp/scaling-slurm). Needs root (CI runs as root) and
+# Everything lives under $SCALING_SLURM_DIR (default /tmp/scaling-slurm); /etc/slurm is not touched, so only a
+# process with SLURM_CONF=$SCALING_SLURM_DIR/etc/slurm.conf sees this cluster (`eval "$(cluster.sh env)"`), and
+# other tests that auto-detect Slurm keep running locally. Needs root (CI runs as root) and
 # Debian/Ubuntu packages; no systemd is assumed: the daemons are started by hand in the order
 # munged -> mariadbd -> slurmdbd -> slurmctld -> slurmd, each waited for before the next.
 # Measured facts behind each setting: see the project's notes on Slurm (docs/slurm.md and the config below).
@@ -298,10 +300,6 @@ cmd_up() {
     if [[ -d $DIR/pids ]] && healthy; then log "already up ($DIR)"; return 0; fi
     local t0; t0=$(date +%s.%N)
     write_configs
-    # Give plain `sinfo`/`sbatch` (CI shells, submitit) our config, but never replace a real cluster's.
-    if [[ ! -e /etc/slurm/slurm.conf && ! -L /etc/slurm/slurm.conf ]]; then
-        mkdir -p /etc/slurm; ln -s "$CONF" /etc/slurm/slurm.conf; echo /etc/slurm/slurm.conf >"$DIR/etc/linked"
-    fi
     up_munge
     up_db
     up_dbd
@@ -326,11 +324,6 @@ cmd_down() {
     fi
     local name
     for name in slurmd slurmctld slurmdbd mariadbd munged; do stop "$name"; done
-    if [[ -r $DIR/etc/linked ]]; then
-        local link; link=$(<"$DIR/etc/linked")
-        [[ -L $link && $(readlink "$link") == "$CONF" ]] && rm -f "$link"
-        rm -f "$DIR/etc/linked"
-    fi
 }
 
 cmd_reset() {
