@@ -116,7 +116,9 @@ class TrainConfig(_Section):
     updates_per_batch: int = Field(1, ge=1, description="Optimizer updates per sampled batch via minibatches (PPO off-policy; TRL num_iterations x steps).")
     filter_zero_variance: bool = Field(False, description="Drop groups whose rewards are all equal (DAPO dynamic sampling; ScaleRL).")
     no_positive_resampling: bool = Field(False, description="Retire prompts whose running pass rate reaches `retire_at` (ScaleRL).")
-    retire_at: float = Field(0.9, gt=0, le=1)
+    retire_at: float = Field(0.9, gt=0, le=1, description="Running pass rate at which a prompt is retired (ScaleRL: 0.9).")
+    track_kl: bool = Field(True, description="Keep a frozen copy of the initial policy to log KL to it on evaluation steps "
+                           "(monitoring only; turn off for large models). kl_beta > 0 keeps the copy regardless.")
     pipeline_k: int = Field(0, ge=0, description="PipelineRL-k (ScaleRL): sampler weights at most k steps stale; 0 is the synchronous loop.")
 
 

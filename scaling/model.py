@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers.utils import logging as hf_logging
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
                           PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
 
@@ -49,6 +50,7 @@ def build_tiny_model(config: ModelConfig, tokenizer: PreTrainedTokenizerFast, se
 
 def load_pretrained(path: str | Path, attn_implementation: str = "eager"):
     """Load a causal LM and its tokenizer from a local folder or a hub name."""
+    hf_logging.disable_progress_bar()  # one bar per load would drown a study's own progress display
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,

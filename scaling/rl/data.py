@@ -13,6 +13,9 @@ class PromptPool:
         self.active = np.ones(size, dtype=bool)
         self.order = np.empty(0, dtype=np.int64)
         self.cursor = 0
+        # Running pass rate per prompt over every time it was sampled (no-positive-resampling).
+        self.successes = np.zeros(size, dtype=np.float64)
+        self.attempts = np.zeros(size, dtype=np.int64)
 
     @property
     def remaining(self) -> int:
@@ -47,12 +50,24 @@ class PromptPool:
     def retire(self, indices: list[int]) -> None:
         self.active[indices] = False
 
+    def record(self, indices: list[int], successes: list[float], attempts: int, retire_at: float | None) -> list[int]:
+        """Add a batch's results to the running pass rates; retire prompts whose rate reached `retire_at`."""
+        self.successes[indices] += successes
+        self.attempts[indices] += attempts
+        if retire_at is None:
+            return []
+        solved = [i for i in indices if self.successes[i] / self.attempts[i] >= retire_at]
+        self.retire(solved)
+        return solved
+
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "active": self.active.copy(),
-                "order": self.order.copy(), "cursor": self.cursor}
+                "order": self.order.copy(), "cursor": self.cursor,
+                "successes": self.successes.copy(), "attempts": self.attempts.copy()}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         # Copies: retire() and draw() change these in place, and the saved dict must stay as it was saved.
         self.active, self.order = state["active"].copy(), state["order"].copy()
         self.cursor = state["cursor"]
+        self.successes, self.attempts = state["successes"].copy(), state["attempts"].copy()

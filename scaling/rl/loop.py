@@ -79,7 +79,6 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
     if files.done.exists():
         return {"status": "done", **(files.read_marker(files.done) or {})}
     files.failed.unlink(missing_ok=True)
-    torch.set_num_threads(config.threads or cores_available())
     try:
         return _train(config, files, progress, should_stop)
     except Exception as err:
@@ -90,11 +89,23 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
         raise
 
 
+def _start_pipeline(state: RunState, threads: int) -> None:
+    """PipelineRL: one core samples in its own process, the others train."""
+    from scaling.rl.pipeline import PipelineSampler
+
+    torch.set_num_threads(max(1, threads - 1))
+    state.pipeline = PipelineSampler(state.config, state.base_path, state.model, threads=1, version=state.meter.step)
+
+
 def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> dict:
+    threads = config.threads or cores_available()
+    torch.set_num_threads(threads)
     state = build_state(config)
     saved = load_latest(files.checkpoints)
     if saved is not None:
         state.load_state_dict(saved)
+    if config.train.pipeline_k > 0:
+        _start_pipeline(state, threads)
     step = state.meter.step
     evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
     evals.truncate_after(step)
@@ -136,6 +147,8 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
         checkpoint()
     finally:
         reporter.close()
+        if state.pipeline is not None:
+            state.pipeline.close()
     last = evals.rows[-1]
     summary = {"status": "done", "step": step, "pass_rate": last["pass_rate"], "flops": last["flops"],
                "wall_seconds": state.meter.wall_seconds}

@@ -42,6 +42,8 @@ class RunState:
     meter: ComputeMeter
     shape: ModelShape
     reference: torch.nn.Module | None = None
+    pipeline: object | None = None  # a PipelineSampler when train.pipeline_k > 0
+    base_path: object | None = None
     dtypes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -80,7 +82,7 @@ def build_state(config: RunConfig) -> RunState:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_constant(opt.warmup_steps))
     scaler = torch.amp.GradScaler("cpu") if config.model.precision == "fp16" else None
     reference = None
-    if config.loss.kl_beta > 0:
+    if config.loss.kl_beta > 0 or config.train.track_kl:
         reference = copy.deepcopy(model).requires_grad_(False)
     devices = torch.cuda.device_count() if torch.cuda.is_available() else (config.threads or cores_available())
     val = task.val_examples()[: config.eval.prompts or None]
@@ -90,4 +92,4 @@ def build_state(config: RunConfig) -> RunState:
                     sample_generator=torch.Generator().manual_seed(config.seed),
                     meter=ComputeMeter(devices=devices),
                     shape=ModelShape.of(model, count_parameters(model)["matmul"]),
-                    reference=reference, dtypes=dtype_summary(model))
+                    reference=reference, base_path=base or config.model.name_or_path, dtypes=dtype_summary(model))

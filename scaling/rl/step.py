@@ -36,15 +36,37 @@ def soft_overlong_penalty(lengths: torch.Tensor, budget: int, buffer: int) -> to
     return ((budget - buffer - lengths) / buffer).clamp(-1.0, 0.0)
 
 
-def collect(state: RunState) -> Batch:
+def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
     cfg = state.config
-    group = cfg.rollout.generations_per_prompt
     indices = state.pool.draw(cfg.rollout.prompts_per_step)
-    examples = [state.train_examples[i] for i in indices]
-    ids, mask = encode_prompts(state.tokenizer, [ex.prompt for ex in examples for _ in range(group)])
+    ids, mask = encode_prompts(state.tokenizer, _group_prompts(state, indices))
     out = sample(state.model, ids, mask, max_new_tokens=cfg.rollout.max_new_tokens,
                  temperature=cfg.rollout.temperature, eos_id=state.tokenizer.eos_token_id,
                  pad_id=state.tokenizer.pad_token_id, generator=state.sample_generator)
+    return indices, ids, mask, out, 0
+
+
+def _group_prompts(state: RunState, indices: list[int]) -> list[str]:
+    group = state.config.rollout.generations_per_prompt
+    return [state.train_examples[i].prompt for i in indices for _ in range(group)]
+
+
+def _sample_pipelined(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
+    """Keep k+1 requests in flight; the oldest was requested k steps ago, so its lag is at most k."""
+    pipe = state.pipeline
+    while pipe.outstanding < state.config.train.pipeline_k + 1 and state.pool.remaining:
+        indices = state.pool.draw(state.config.rollout.prompts_per_step)
+        pipe.request(indices, _group_prompts(state, indices))
+    got = pipe.receive()
+    return got.indices, got.prompt_ids, got.prompt_mask, got.completions, state.meter.step - got.version
+
+
+def collect(state: RunState) -> tuple[Batch, int]:
+    cfg = state.config
+    group = cfg.rollout.generations_per_prompt
+    sampler = _sample_pipelined if state.pipeline is not None else _sample_here
+    indices, ids, mask, out, lag = sampler(state)
+    examples = [state.train_examples[i] for i in indices]
     texts = decode(state.tokenizer, out)
     rewards = torch.tensor([state.task.score(examples[i // group], t) for i, t in enumerate(texts)])
     rewards = rewards.view(len(examples), group)
@@ -58,7 +80,7 @@ def collect(state: RunState) -> Batch:
     meter.generated_tokens += int(out.mask.sum())
     meter.prompts_seen += len(examples)
     meter.samples_seen += ids.shape[0]
-    return Batch(ids, mask, out, rewards, shaped, indices)
+    return Batch(ids, mask, out, rewards, shaped, indices), lag
 
 
 def token_logprobs(model, batch_ids: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor,
@@ -92,7 +114,7 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
         weight = torch.exp(old - comp.logprobs[rows])
         stats["tis_truncated"] = float(((weight > cfg.loss.tis_cap).float() * mask).sum() / mask.sum().clamp(min=1))
         per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
-    if state.reference is not None:
+    if cfg.loss.kl_beta > 0:
         with torch.no_grad():
             ref_all, _ = token_logprobs(state.reference, full, attention, tokens, cfg.rollout.temperature)
         state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
@@ -111,11 +133,14 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
     if not math.isfinite(grad_norm) and state.scaler is None:
         raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")
     if state.scaler:
+        scale = state.scaler.get_scale()
         state.scaler.step(state.optimizer)  # skips the update on inf/NaN and lowers the scale
         state.scaler.update()
+        if state.scaler.get_scale() >= scale:  # a skipped update does not advance the warm-up
+            state.scheduler.step()
     else:
         state.optimizer.step()
-    state.scheduler.step()
+        state.scheduler.step()
     state.master.master_to_model()
     with torch.no_grad():
         entropy = -(logp_all.exp() * logp_all).sum(-1)
@@ -133,36 +158,63 @@ def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Te
     return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)]) for chunk in chunks if chunk]
 
 
+def _policy_before_update(state: RunState, batch: Batch, parts: list[torch.Tensor]) -> torch.Tensor | None:
+    """pi_old for the PPO ratio; None means the update's own (detached) log-probs, ratio exactly 1."""
+    if state.pipeline is not None and state.config.loss.tis_cap is None:
+        return batch.completions.logprobs  # PipelineRL: the ratio is taken against the stale sampler
+    if state.pipeline is not None or len(parts) > 1:
+        # Off-policy minibatches, or pipeline + TIS: the trainer's own pi_old, the sampler's logp for the weight.
+        return old_logprobs(state, batch)
+    return None
+
+
 def rl_step(state: RunState) -> dict:
     cfg = state.config
     started = time.perf_counter()
-    batch = collect(state)
+    batch, lag = collect(state)
     group = cfg.rollout.generations_per_prompt
     advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten()
-    zero_var = zero_variance_groups(batch.shaped)
+    zero_var = zero_variance_groups(batch.rewards)  # on accuracy, as DAPO: length shaping is not a signal to keep
     keep = [g for g in range(batch.groups) if not (cfg.train.filter_zero_variance and zero_var[g])]
-    if cfg.train.no_positive_resampling:
-        pass_rates = batch.rewards.mean(dim=1)
-        state.pool.retire([batch.pool_indices[g] for g in range(batch.groups) if pass_rates[g] >= cfg.train.retire_at])
+    state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), group,
+                      cfg.train.retire_at if cfg.train.no_positive_resampling else None)
     loss_mask = batch.completions.mask.clone()
     if cfg.rollout.overlong == "mask":
         loss_mask[batch.completions.truncated] = 0.0
     group_ids = torch.arange(batch.groups).repeat_interleave(group)
     parts = minibatches(keep, cfg.train.updates_per_batch, group) if keep else []
-    old_logp = None
-    if len(parts) > 1:
-        old_logp = old_logprobs(state, batch)
+    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
+    old_logp = _policy_before_update(state, batch, parts)
     results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp) for rows in parts]
+    if state.pipeline is not None:
+        state.pipeline.publish(state.meter.step + 1)
     comp = batch.completions
     mean = lambda key: sum(r[key] for r in results) / len(results) if results else float("nan")
     return {"reward_mean": float(batch.rewards.mean()), "zero_variance_frac": float(zero_var.float().mean()),
             "filtered_frac": 1.0 - len(keep) / batch.groups, "retired_prompts": state.pool.retired,
             "pool_size": state.pool.remaining, "clip_frac": mean("clip"), "tis_truncated_frac": mean("tis_truncated"),
-            "entropy": mean("entropy"), "kl_to_init": mean("kl") if state.reference is not None else float("nan"),
+            "entropy": mean("entropy"), "kl_to_init": mean("kl") if cfg.loss.kl_beta > 0 else kl_monitor,
             "response_tokens": float(comp.lengths.float().mean()), "truncated_frac": float(comp.truncated.float().mean()),
             "grad_norm": results[-1]["grad_norm"] if results else float("nan"), "loss": mean("loss"),
-            "lag_mean": 0.0, "lr": state.scheduler.get_last_lr()[0], "step_seconds": time.perf_counter() - started,
+            "lag_mean": float(lag), "lr": state.scheduler.get_last_lr()[0], "step_seconds": time.perf_counter() - started,
             "dtype": state.dtypes}
+
+
+def _kl_monitor_step(state: RunState) -> bool:
+    cfg = state.config
+    return (state.reference is not None and cfg.loss.kl_beta == 0
+            and (state.meter.step + 1) % cfg.eval.every == 0)
+
+
+@torch.no_grad()
+def monitor_kl(state: RunState, batch: Batch) -> float:
+    """k3 KL(sampling policy || initial policy) on this batch; monitoring, so not counted as training FLOPs."""
+    comp = batch.completions
+    full = torch.cat([batch.prompt_ids, comp.tokens], dim=1)
+    attention = torch.cat([batch.prompt_mask, comp.mask.long()], dim=1)
+    ref_all, tokens = token_logprobs(state.reference, full, attention, comp.tokens, state.config.rollout.temperature)
+    kl = k3_kl(comp.logprobs, _select(ref_all, tokens))
+    return float((kl * comp.mask).sum() / comp.mask.sum().clamp(min=1))
 
 
 @torch.no_grad()

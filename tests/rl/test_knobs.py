@@ -264,10 +264,21 @@ def test_tis_truncated_fraction_and_weight():
 # ------------------------------------------------------------------ KL to the initial policy
 
 
-def test_kl_penalty_keeps_a_reference_only_when_beta_positive():
-    assert make_state().reference is None
+def test_kl_penalty_keeps_a_reference_only_when_beta_positive_or_tracked():
+    assert make_state(train={"track_kl": False}).reference is None
+    assert make_state(train={"track_kl": True}).reference is not None
     state = make_state(loss={"kl_beta": 0.1}, optim={"lr": 0.01, "warmup_steps": 0})
     assert state.reference is not None
     first, second = rl_step(state), rl_step(state)
     assert first["kl_to_init"] == pytest.approx(0.0, abs=1e-7)  # the policy is the reference before any update
     assert second["kl_to_init"] > 0
+
+
+def test_kl_is_monitored_on_evaluation_steps_without_a_penalty():
+    state = make_state(eval={"every": 2}, optim={"lr": 0.01, "warmup_steps": 0})
+    rows = []
+    for _ in range(4):
+        rows.append(rl_step(state))
+        state.meter.step += 1
+    assert math.isnan(rows[0]["kl_to_init"]) and math.isnan(rows[2]["kl_to_init"])
+    assert rows[1]["kl_to_init"] > 0 and rows[3]["kl_to_init"] > 0
