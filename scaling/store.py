@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 
 # name -> (arrow type, unit, meaning). The one place the schema is written down.
 COMPUTE_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
-    "step": (pa.int64(), "steps", "RL optimizer steps done (sampled batches consumed)"),
+    "step": (pa.int64(), "steps", "RL steps done: sampled batches consumed, each train.updates_per_batch optimizer updates"),
     "prompts_seen": (pa.int64(), "prompts", "training prompts sampled so far"),
     "samples_seen": (pa.int64(), "completions", "training completions sampled so far"),
     "generated_tokens": (pa.int64(), "tokens", "tokens generated for training rollouts"),
