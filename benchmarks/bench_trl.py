@@ -60,6 +60,7 @@ def _early_threads() -> int:
 
 _THREADS = _early_threads()
 
+import contextlib  # noqa: E402
 import copy  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
@@ -161,6 +162,12 @@ def reset_accelerate() -> None:
         pass
 
 
+def quiet_train(trainer) -> None:
+    """trainer.train() without the metrics dict the Trainer prints at the end."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer.train()
+
+
 def our_steps(state, record: Record, count: int, timed: bool = True) -> None:
     for _ in range(count):
         meter = state.meter
@@ -209,13 +216,14 @@ def alternate(args, label: str, ours_state, trl_model, tokenizer, task, cfg, trl
                     ours.rounds.append(ours.seconds[start:])
                 print(f"  [{label}] round {index}{' (warm-up)' if index == 0 else ''}: "
                       f"trl {statistics.median(trl.rounds[-1]) if index else float('nan'):.3f} s/step, "
-                      f"ours {statistics.median(ours.rounds[-1]) if index else float('nan'):.3f} s/step", flush=True)
+                      f"ours {statistics.median(ours.rounds[-1]) if index else float('nan'):.3f} s/step",
+                      file=sys.__stdout__, flush=True)
             self.mark = time.perf_counter()
 
     reset_accelerate()
     trainer = make_trl_trainer(trl_model, tokenizer, task, cfg, args, bf16=trl_bf16, seed=cfg.seed,
                                max_steps=block * blocks, callbacks=[Alternator()], record=trl)
-    trainer.train()
+    quiet_train(trainer)
     # Drop the warm-up block's rewards/tokens so every list lines up with `seconds`.
     for rec in (ours, trl):
         rec.rewards, rec.generated, rec.trained = (x[block:] for x in (rec.rewards, rec.generated, rec.trained))
@@ -232,7 +240,7 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 def summarize(rec: Record) -> dict:
     lo, med, hi = quartiles(rec.seconds)
     total = sum(rec.seconds)
-    return {"name": rec.name, "steps": len(rec.seconds), "median_s": med, "q25_s": lo, "q75_s": hi,
+    return {"name": rec.name, "steps": len(rec.seconds), "median_s": med, "q25_s": lo, "q75_s": hi, "min_s": min(rec.seconds),
             "iqr_s": hi - lo, "mean_s": total / len(rec.seconds), "steps_per_s": 1.0 / med,
             "generated_tok_per_s": sum(rec.generated) / total, "trained_tok_per_s": sum(rec.trained) / total,
             "tokens_per_step": sum(rec.generated) / len(rec.generated), "reward_mean": statistics.fmean(rec.rewards),
@@ -243,21 +251,24 @@ def paired_ratio(ours: Record, trl: Record) -> dict:
     """ours/TRL in steps/s = TRL s/step / ours s/step; per round (adjacent blocks) and overall."""
     per_round = [statistics.median(t) / statistics.median(o) for o, t in zip(ours.rounds, trl.rounds)]
     return {"ratio": statistics.median(trl.seconds) / statistics.median(ours.seconds),
+            "ratio_paired_median": statistics.median(per_round),
+            "ratio_min_time": min(trl.seconds) / min(ours.seconds),
             "ratio_mean_time": statistics.fmean(trl.seconds) / statistics.fmean(ours.seconds),
             "round_ratios": per_round, "round_ratio_min": min(per_round), "round_ratio_max": max(per_round)}
 
 
 def print_table(title: str, rows: list[dict], ratio: dict) -> None:
     print(f"\n{title}")
-    print(f"  {'trainer':<16}{'s/step med':>11}{'IQR':>17}{'steps/s':>9}{'gen tok/s':>11}{'train tok/s':>12}"
+    print(f"  {'trainer':<16}{'s/step med':>11}{'IQR':>17}{'min':>7}{'steps/s':>9}{'gen tok/s':>11}{'train tok/s':>12}"
           f"{'tok/step':>9}{'reward':>8}")
     for r in rows:
         print(f"  {r['name']:<16}{r['median_s']:>11.3f}   [{r['q25_s']:.3f}, {r['q75_s']:.3f}]"
-              f"{r['steps_per_s']:>9.2f}{r['generated_tok_per_s']:>11.0f}{r['trained_tok_per_s']:>12.0f}"
+              f"{r['min_s']:>7.3f}{r['steps_per_s']:>9.2f}{r['generated_tok_per_s']:>11.0f}{r['trained_tok_per_s']:>12.0f}"
               f"{r['tokens_per_step']:>9.0f}{r['reward_mean']:>8.3f}")
     rr = ", ".join(f"{x:.2f}" for x in ratio["round_ratios"])
-    print(f"  ours/TRL steps/s: {ratio['ratio']:.2f}x (medians; {ratio['ratio_mean_time']:.2f}x from mean times; "
-          f"per round {rr})")
+    print(f"  ours/TRL steps/s: {ratio['ratio']:.2f}x from medians; paired (median of per-round ratios) "
+          f"{ratio['ratio_paired_median']:.2f}x; {ratio['ratio_min_time']:.2f}x from fastest steps; "
+          f"{ratio['ratio_mean_time']:.2f}x from mean times\n  per-round ratios: {rr}")
 
 
 # ---------------------------------------------------------------------------------------- curve
@@ -279,7 +290,7 @@ def learning_curves(args, base_model, tokenizer, task) -> dict:
         reset_accelerate()
         trainer = make_trl_trainer(copy.deepcopy(base_model), copy.deepcopy(tokenizer), task, cfg, args, bf16=False,
                                    seed=seed, max_steps=args.curve_steps, callbacks=[TrainerCallback()], record=trl)
-        trainer.train()
+        quiet_train(trainer)
         out["trl"][seed] = trl.rewards
         print(f"  [curve] seed {seed}: ours first/last-{args.curve_window} reward "
               f"{statistics.fmean(rec.rewards[:args.curve_window]):.3f} -> {statistics.fmean(rec.rewards[-args.curve_window:]):.3f}; "
@@ -301,6 +312,12 @@ def print_curves(curves: dict, window: int) -> None:
             vals = [statistics.fmean(curves[name][s][lo:hi]) for s in seeds]
             cells.append(f"{statistics.fmean(vals):.3f} [{min(vals):.3f}, {max(vals):.3f}]")
         print(f"  {hi * curves['samples_per_step']:>9}  {cells[0]:>22}  {cells[1]:>22}")
+    half = steps // 2
+    for name in ("ours", "trl"):
+        first = [statistics.fmean(curves[name][s][:half]) for s in seeds]
+        last = [statistics.fmean(curves[name][s][half:]) for s in seeds]
+        print(f"  {name}: first half {statistics.fmean(first):.3f} -> second half {statistics.fmean(last):.3f} "
+              f"(per seed: {', '.join(f'{x:.3f}->{y:.3f}' for x, y in zip(first, last))})")
 
 
 # -------------------------------------------------------------------------------------- profile
@@ -367,8 +384,8 @@ def profile_ours(args, base_model) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=5, help="steps per block (each trainer runs one block per round)")
-    ap.add_argument("--rounds", type=int, default=4, help="measured rounds (plus one warm-up round)")
+    ap.add_argument("--steps", type=int, default=2, help="steps per block (each trainer runs one block per round)")
+    ap.add_argument("--rounds", type=int, default=10, help="measured rounds (plus one warm-up round)")
     ap.add_argument("--threads", type=int, default=_THREADS, help="torch threads for both (sets OMP_NUM_THREADS)")
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--group", type=int, default=8, help="samples per prompt")
