@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ def warmstart_configs(configs: list[dict[str, Any]], warmstart_entry: str) -> li
 
 def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None, entry: Entry) -> dict[str, str]:
     threads = max(int(r.config.get("threads") or 1) for r in runs)
-    cap = max_parallel or max(1, (os.cpu_count() or 1) // threads)
+    cap = max_parallel or max(1, local.cores() // threads)
     tag = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     batch_file = study_dir / "local" / f"batch-{tag}.json"
     for run in runs:  # a stale state from an earlier attempt must not be read as this one's
@@ -109,8 +110,8 @@ def submit_debug(study_dir: Path, runs: list[Prepared], entry: Entry) -> None:
     for run in runs:
         try:
             RunJob(run.config, run.run_dir, entry.train, stop_signals=())()
-        except Exception:  # recorded in FAILED by RunJob; the next runs still go
-            pass
+        except Exception:  # recorded in FAILED by RunJob; show it, and the next runs still go
+            traceback.print_exc()
 
 
 def slurm_parameters(resources: Resources, name: str, threads: int, max_parallel: int | None) -> dict[str, Any]:

@@ -7,7 +7,9 @@ step boundary (`should_stop`), saves a checkpoint and returns; then we hand the 
 handler we displaced (submitit's), which calls `checkpoint()` -> `DelayedSubmission(self)`,
 requeues the job and exits. Nothing of the training state is pickled: on restart the trainer
 resumes from the newest checkpoint in the run folder, which also covers restarts that never saw
-a USR2 (external requeue, node failure, a relaunch of a failed run).
+a USR2 (external requeue, node failure, a relaunch of a failed run). SIGTERM (scancel, an external
+requeue; submitit itself only logs it) also stops at the next step boundary with a checkpoint, so
+the work since the last one survives if the step ends within Slurm's KillWait.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class RunJob(Checkpointable):
     """Train one run; picklable (a config dict, a folder, the entry point's import path)."""
 
     def __init__(self, config: dict[str, Any], run_dir: str | Path, train_entry: str = TRAIN_ENTRY,
-                 stop_signals: tuple[int, ...] = (signal.SIGUSR2,)):
+                 stop_signals: tuple[int, ...] = (signal.SIGUSR2, signal.SIGTERM)):
         self.config = config
         self.run_dir = str(run_dir)
         self.train_entry = train_entry

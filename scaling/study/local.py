@@ -59,9 +59,17 @@ def slots_dir() -> Path:
     return Path(os.environ.get("SCALING_SLOTS_DIR", Path.home() / ".cache" / "scaling" / "slots"))
 
 
+def cores() -> int:
+    """Cores this process may use (the affinity mask, which containers and Slurm narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def try_lock_slots(count: int) -> list[int] | None:
     """Lock `count` of the machine's core slots without blocking; None if not enough are free."""
-    total = os.cpu_count() or 1
+    total = cores()
     folder = slots_dir()
     folder.mkdir(parents=True, exist_ok=True)
     held: list[int] = []
@@ -112,7 +120,7 @@ def _ensure_warmstarts(batch: dict[str, Any]) -> str | None:
     ensure = resolve(batch["warmstart_entry"])
     for tree in warmstart_configs(batch["warmstarts"], batch["warmstart_entry"]):
         try:
-            ensure(build_config({**tree, "threads": os.cpu_count() or 1}))
+            ensure(build_config({**tree, "threads": cores()}))
         except Exception as error:  # every run of the batch needs it: report and stop
             return f"warm start failed: {type(error).__name__}: {error}"
     return None
