@@ -47,7 +47,7 @@ def status_table(rows: list[dict[str, Any]], title: str) -> Table:
     for row in rows:
         error = (row.get("error") or "").strip().splitlines()
         table.add_row(row["name"], row["run_id"], row["state"], _fmt(row.get("step")), _fmt(row.get("pass_rate"), "rate"),
-                      _fmt(row.get("flops"), "flops"), _fmt(row.get("job_id")), error[-1] if error else "")
+                      _fmt(row.get("flops"), "flops"), _fmt(row.get("job_id")), "\n".join(error[-3:]))
     return table
 
 
