@@ -71,26 +71,36 @@ def cluster_problem() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def slurm_cluster(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Every test here needs the cluster: skip (laptop) or fail (CI=true) when there is none.
-
-    SLURM_CONF is set for the test only, so tests outside tests/slurm never see this cluster (their `auto`
-    executor stays local)."""
+@pytest.fixture(scope="session")
+def slurm_session() -> dict[str, str]:
+    """The cluster's environment; skips (laptop) or fails (CI=true) every test that needs it when none answers."""
     problem = cluster_problem()
     if problem is not None:
         if in_ci():
             pytest.fail(f"CI=true but {problem}", pytrace=False)
         pytest.skip(problem)
     env = slurm_env()
-    if "SLURM_CONF" in env:
-        monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
     # Functions defined in these test modules are pickled by reference (module `test_cluster`, ...); the job's
-    # interpreter inherits this environment (sbatch --export=ALL), so it finds them here.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    # interpreter inherits the submitting environment (sbatch --export=ALL), so it finds them here.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     # One thread per job process: the cluster shares the CI machine's two cores with everything else.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+def use_cluster(patch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Point this process (and every job it submits) at the test cluster for the lifetime of `patch`."""
+    for key in ("SLURM_CONF", "PYTHONPATH", "OMP_NUM_THREADS"):
+        if key in env:
+            patch.setenv(key, env[key])
+
+
+@pytest.fixture(autouse=True)
+def slurm_cluster(slurm_session: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every test here needs the cluster. SLURM_CONF is set for the test only, so tests outside tests/slurm
+    never see this cluster (their `auto` executor stays local)."""
+    use_cluster(monkeypatch, slurm_session)
+    return slurm_session
 
 
 def slurm(*args: str, check: bool = True) -> str:
