@@ -11,9 +11,11 @@ number of torch threads.
 
 TRL's CPU defaults are overridden on purpose: bf16=True even with use_cpu=True,
 gradient_checkpointing=True, lr 1e-6 with linear decay, and per_device_train_batch_size counting
-completions (16 x 8 = 128 here). TRL is given our own AdamW + constant LambdaLR through
-`optimizers=` so the update rule is literally the same (HF's default AdamW would skip weight
-decay on norms and, on some versions, use the fused kernel).
+completions (16 x 8 = 128 here). In the fp32 phase TRL is given our own AdamW + constant LambdaLR
+through `optimizers=`, so the update rule and kernel are literally the same (TRL's default,
+adamw_torch_fused, skips weight decay on biases/norms and uses the fused kernel, which is much
+faster on CPU than the single-tensor loop torch picks for CPU tensors); the best phase lets TRL use
+its default, and the opt-in `fused` phase gives both AdamW(fused=True).
 
 The two alternate in one process: TRL runs its ordinary `trainer.train()`, and a callback runs a
 block of our steps after every block of TRL steps, so machine drift hits both. A TRL step is timed
@@ -116,7 +118,9 @@ class Record:
 
 
 def make_trl_trainer(model, tokenizer, task, cfg, args, *, bf16: bool, seed: int, max_steps: int,
-                     callbacks: list, record: Record):
+                     callbacks: list, record: Record, optimizer: str = "ours"):
+    """optimizer: "ours" = torch AdamW as scaling builds it (single-tensor on CPU), "fused" = the same with
+    fused=True, "trl" = TRL's own default (adamw_torch_fused, no decay on biases/norms)."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -144,13 +148,24 @@ def make_trl_trainer(model, tokenizer, task, cfg, args, *, bf16: bool, seed: int
         beta=0.0, epsilon=0.2, loss_type="dapo", scale_rewards="group",    # dapo = our token_mean
         mask_truncated_completions=False, disable_dropout=True,
         max_steps=max_steps, logging_steps=10**9, save_strategy="no", report_to="none", disable_tqdm=True,
-        dataloader_num_workers=0, log_completions=False, remove_unused_columns=False,
+        dataloader_num_workers=0, log_completions=False, remove_unused_columns=False, optim="adamw_torch_fused",
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.adam_eps,
-                                  weight_decay=opt.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    optimizers = (None, None)
+    if optimizer != "trl":
+        extra = {"fused": True} if optimizer == "fused" else {}
+        adamw = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.adam_eps,
+                                  weight_decay=opt.weight_decay, **extra)
+        optimizers = (adamw, torch.optim.lr_scheduler.LambdaLR(adamw, lambda _: 1.0))
     return GRPOTrainer(model=model, reward_funcs=addition_reward, args=trl_args, train_dataset=dataset,
-                       processing_class=tokenizer, optimizers=(optimizer, scheduler), callbacks=callbacks)
+                       processing_class=tokenizer, optimizers=optimizers, callbacks=callbacks)
+
+
+def fused_optimizer(state) -> None:
+    """What-if for ours: the same AdamW with fused=True (scaling builds the single-tensor one on CPU)."""
+    opt = state.config.optim
+    state.optimizer = torch.optim.AdamW(state.master.master, lr=opt.lr, betas=(opt.beta1, opt.beta2),
+                                        eps=opt.adam_eps, weight_decay=opt.weight_decay, fused=True)
+    state.scheduler = torch.optim.lr_scheduler.LambdaLR(state.optimizer, lambda _: 1.0)
 
 
 def reset_accelerate() -> None:
@@ -185,7 +200,8 @@ def our_steps(state, record: Record, count: int, timed: bool = True) -> None:
 
 # ------------------------------------------------------------------------------------ alternate
 
-def alternate(args, label: str, ours_state, trl_model, tokenizer, task, cfg, trl_bf16: bool) -> tuple[Record, Record]:
+def alternate(args, label: str, ours_state, trl_model, tokenizer, task, cfg, trl_bf16: bool,
+              trl_optimizer: str = "ours") -> tuple[Record, Record]:
     """TRL's train() with a callback that runs a block of our steps after each block of TRL steps."""
     from transformers import TrainerCallback
 
@@ -222,7 +238,7 @@ def alternate(args, label: str, ours_state, trl_model, tokenizer, task, cfg, trl
 
     reset_accelerate()
     trainer = make_trl_trainer(trl_model, tokenizer, task, cfg, args, bf16=trl_bf16, seed=cfg.seed,
-                               max_steps=block * blocks, callbacks=[Alternator()], record=trl)
+                               max_steps=block * blocks, callbacks=[Alternator()], record=trl, optimizer=trl_optimizer)
     quiet_train(trainer)
     # Drop the warm-up block's rewards/tokens so every list lines up with `seconds`.
     for rec in (ours, trl):
@@ -392,7 +408,8 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4, help="AdamW lr for both (constant)")
     ap.add_argument("--no-warmstart", action="store_true", help="random weights instead of the cached warm-started base")
-    ap.add_argument("--phases", default="fp32,best,curve", help="comma list of fp32, best, curve")
+    ap.add_argument("--phases", default="fp32,best,curve",
+                    help="comma list of fp32, best, curve, fused (what-if: both fp32 with fused AdamW)")
     ap.add_argument("--trl-best", choices=["bf16", "fp32"], default="bf16", help="TRL's setting in the best phase")
     ap.add_argument("--curve-steps", type=int, default=30)
     ap.add_argument("--curve-seeds", type=int, default=2)
@@ -433,13 +450,25 @@ def main() -> int:
         assert all(torch.equal(p.detach(), q.detach().to(p.dtype)) for p, q in
                    zip(best_state.model.parameters(), base_model.parameters())), "bf16 state is not the same base"
         ours_b, trl_b = alternate(args, "best", best_state, copy.deepcopy(base_model), copy.deepcopy(tokenizer),
-                                  task, cfg, trl_bf16=args.trl_best == "bf16")
+                                  task, cfg, trl_bf16=args.trl_best == "bf16", trl_optimizer="trl")
         ours_b.name, trl_b.name = "ours-bf16", f"trl-{args.trl_best}"
         rows = [summarize(ours_b), summarize(trl_b)]
         ratio = paired_ratio(ours_b, trl_b)
         result["best"] = {"ours": rows[0], "trl": rows[1], **ratio}
-        print_table(f"Best CPU setting each (ours: model.precision=bf16 + eager, fp32 master weights; TRL: "
-                    f"{'bf16=True (CPU autocast, fp32 weights)' if args.trl_best == 'bf16' else 'fp32'}):", rows, ratio)
+        print_table(f"Best CPU setting each (ours: model.precision=bf16 + eager, fp32 master weights, as built; TRL: "
+                    f"{'bf16=True (CPU autocast, fp32 weights)' if args.trl_best == 'bf16' else 'fp32'} with its "
+                    f"default adamw_torch_fused):", rows, ratio)
+
+    if "fused" in phases:
+        fused_state = build_state(cfg)
+        fused_optimizer(fused_state)
+        ours_f, trl_f = alternate(args, "fused", fused_state, copy.deepcopy(base_model), copy.deepcopy(tokenizer),
+                                  task, cfg, trl_bf16=False, trl_optimizer="fused")
+        rows = [summarize(ours_f), summarize(trl_f)]
+        ratio = paired_ratio(ours_f, trl_f)
+        result["fused"] = {"ours": rows[0], "trl": rows[1], **ratio}
+        print_table("What-if, fp32 with AdamW(fused=True) in both (ours: optimizer swapped in by this script):",
+                    rows, ratio)
 
     if "curve" in phases and args.curve_seeds > 0:
         curves = learning_curves(args, base_model, tokenizer, task)
