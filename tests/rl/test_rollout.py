@@ -1,0 +1,55 @@
+"""The KV-cache sampler: its log-probs, stopping, padding and determinism."""
+
+import torch
+
+from scaling.config import ModelConfig
+from scaling.model import make_policy
+from scaling.rl.rollout import decode, encode_prompts, sample
+from scaling.rl.step import token_logprobs, _select
+
+CFG = ModelConfig(hidden_size=32, layers=2, heads=2, intermediate_size=64)
+
+
+def _setup(prompts):
+    model, tok = make_policy(CFG, seed=0)
+    model.eval()
+    ids, mask = encode_prompts(tok, prompts)
+    return model, tok, ids, mask
+
+
+def test_sampler_logprobs_match_a_full_forward_with_left_padding():
+    model, tok, ids, mask = _setup(["12+34=", "5+6=", "777+1="])
+    out = sample(model, ids, mask, max_new_tokens=6, temperature=0.7, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0))
+    full = torch.cat([ids, out.tokens], 1)
+    attention = torch.cat([mask, out.mask.long()], 1)
+    logp_all, tokens = token_logprobs(model, full, attention, out.tokens, 0.7)
+    trainer = _select(logp_all, tokens)
+    assert torch.allclose(trainer * out.mask, out.logprobs, atol=1e-5)
+
+
+def test_same_generator_seed_same_samples_and_mask_stops_after_eos():
+    model, tok, ids, mask = _setup(["1+1="] * 8)
+    kwargs = dict(max_new_tokens=5, temperature=1.0, eos_id=tok.eos_token_id, pad_id=tok.pad_token_id)
+    a = sample(model, ids, mask, generator=torch.Generator().manual_seed(3), **kwargs)
+    b = sample(model, ids, mask, generator=torch.Generator().manual_seed(3), **kwargs)
+    assert torch.equal(a.tokens, b.tokens)
+    for row, m in zip(a.tokens, a.mask):
+        length = int(m.sum())
+        assert (row[length:] == tok.pad_token_id).all()
+        assert torch.all(m[:length] == 1)
+    assert torch.equal(a.truncated, (a.tokens == tok.eos_token_id).sum(-1) == 0)
+
+
+def test_eos_ends_a_row_and_decode_drops_it():
+    model, tok, ids, mask = _setup(["1+1="])
+
+    def eos_wins(module, args, logits):
+        logits[..., tok.eos_token_id] = 1e4
+        return logits
+
+    model.lm_head.register_forward_hook(eos_wins)
+    out = sample(model, ids, mask, max_new_tokens=4, temperature=1.0, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, greedy=True)
+    assert out.tokens.shape[1] == 1 and out.lengths.tolist() == [1] and not out.truncated.any()
+    assert decode(tok, out) == [""]
