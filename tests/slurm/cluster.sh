@@ -212,11 +212,12 @@ EOF
 }
 
 # ---------------------------------------------------------------- health checks
+# Each check is bounded: with a daemon missing, sacctmgr and sinfo retry for ~10-20 s before giving up.
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
-db_ok() { mariadb --no-defaults -S "$DIR/mysql/mysqld.sock" -u root -e 'SELECT 1' >/dev/null 2>&1; }
-dbd_ok() { sacctmgr -n list cluster >/dev/null 2>&1; }
-ctld_ok() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
-node_state() { sinfo -h -n "$host" -o %T 2>/dev/null | head -n 1; }
+db_ok() { timeout 5 mariadb --no-defaults -S "$DIR/mysql/mysqld.sock" -u root -e 'SELECT 1' >/dev/null 2>&1; }
+dbd_ok() { timeout 5 sacctmgr -n list cluster >/dev/null 2>&1; }
+ctld_ok() { timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP'; }
+node_state() { timeout 5 sinfo -h -n "$host" -o %T 2>/dev/null | head -n 1; }
 node_ok() { [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]; }
 
 healthy() {
@@ -339,9 +340,10 @@ cmd_status() {
     for name in munged mariadbd slurmdbd slurmctld slurmd; do
         if pid=$(our_pid "$name"); then echo "$name: running ($pid)"; else echo "$name: not started by us"; fi
     done
-    munge_ok && echo "munge: ok" || { echo "munge: no answer"; rc=1; }
+    # Without munge nothing else can answer, and each unanswered check costs its timeout: stop at the first.
+    munge_ok && echo "munge: ok" || { echo "munge: no answer"; return 1; }
     dbd_ok && echo "slurmdbd: answers" || { echo "slurmdbd: no answer"; rc=1; }
-    ctld_ok && echo "slurmctld: UP" || { echo "slurmctld: no answer"; rc=1; }
+    ctld_ok && echo "slurmctld: UP" || { echo "slurmctld: no answer"; return 1; }
     echo "node $host: $(node_state || true)"
     node_ok || rc=1
     return $rc
