@@ -253,3 +253,22 @@ def save_run_config(config: RunConfig, path: str | Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     tmp.replace(path)
+
+
+def _looks_local(name: str) -> bool:
+    """A filesystem path rather than a hub name like 'org/model'."""
+    return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
+
+
+def check_inputs(config: RunConfig) -> None:
+    """Fail before any work (or any job submission) when a file the run reads is missing."""
+    files = []
+    if config.task.name == "dataset":
+        if config.task.path is None:
+            raise ConfigError("task.path: the dataset task needs a file (JSONL or Parquet with prompt, answer)")
+        files += [("task.path", config.task.path), ("task.val_path", config.task.val_path)]
+    if config.model.name_or_path and _looks_local(config.model.name_or_path):
+        files.append(("model.name_or_path", config.model.name_or_path))
+    for field_name, value in files:
+        if value is not None and not Path(value).expanduser().exists():
+            raise ConfigError(f"{field_name}: {value} does not exist (set it in the config or spec)")

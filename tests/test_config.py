@@ -61,3 +61,14 @@ def test_flatten_gives_dotted_columns():
 def test_warmstart_band_must_be_ordered():
     with pytest.raises(ConfigError, match="target_low"):
         load_run_config(None, ["warmstart.target_low=0.5", "warmstart.target_high=0.1"])
+
+
+def test_check_inputs_names_missing_files(tmp_path):
+    from scaling.config import check_inputs
+
+    check_inputs(RunConfig())  # the built-in default reads no file
+    with pytest.raises(ConfigError, match="task.path: .*/nope.jsonl does not exist"):
+        check_inputs(load_run_config(None, ["task.name=dataset", f"task.path={tmp_path}/nope.jsonl"]))
+    with pytest.raises(ConfigError, match="model.name_or_path: /SET/ME/model does not exist"):
+        check_inputs(load_run_config(None, ["model.name_or_path=/SET/ME/model"]))
+    check_inputs(load_run_config(None, ["model.name_or_path=Qwen/Qwen2.5-0.5B"]))  # a hub name is not checked here

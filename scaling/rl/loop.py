@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from scaling.config import ConfigError, RunConfig, read_yaml, save_run_config
+from scaling.config import ConfigError, RunConfig, check_inputs, read_yaml, save_run_config
 from scaling.evaluate import evaluate
 from scaling.rl.checkpoint import load_latest, save_checkpoint
 from scaling.rl.state import RunState, build_state, cores_available
@@ -75,6 +75,7 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
           should_stop: Callable[[], bool] | None = None) -> dict:
     """Run (or resume) one RL run into `run_dir`; see the module docstring and scaling.store for outputs."""
     files = RunFiles(run_dir)
+    check_inputs(config)
     _claim_run_dir(files, config)
     if files.done.exists():
         return {"status": "done", **(files.read_marker(files.done) or {})}
