@@ -86,7 +86,9 @@ def _local_state(study_dir: Path, run_id: str, job_id: str) -> tuple[str, str | 
     if kind == "running":
         if local.pid_alive(info.get("pid"), run_id):
             return "running", None
-        return "failed", f"process {info.get('pid')} died without a DONE marker"
+        if local.pid_alive(info.get("runner_pid"), "scaling.study.local"):
+            return "running", None  # just exited: its runner records the exit status within a poll
+        return "failed", f"process {info.get('pid')} died without a DONE marker (and its runner is gone)"
     if kind == "exited":
         code = info.get("returncode")
         if code == STOPPED_EXIT_CODE:

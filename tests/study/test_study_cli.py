@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from scaling.cli.study import register
 from scaling.study import executors
 
-from conftest import tiny_spec
+from study_helpers import tiny_spec
 
 app = typer.Typer()
 register(app)
@@ -105,7 +105,7 @@ def test_auto_needs_a_controller_not_just_srun(tmp_path: Path, monkeypatch) -> N
 
 
 def test_launch_wait_shows_progress_until_done(write_spec, monkeypatch) -> None:
-    from conftest import FAKE
+    from study_helpers import FAKE
     import scaling.cli.study as cli_study
     import scaling.study.launch as launch_module
 

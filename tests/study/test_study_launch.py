@@ -17,7 +17,7 @@ from scaling.study.manifest import read_manifest
 from scaling.study.spec import load_spec
 from scaling.study.status import status
 
-from conftest import FAKE, tiny_spec, wait_finished
+from study_helpers import FAKE, tiny_spec, wait_finished
 
 
 def test_dry_run_submits_and_writes_nothing(write_spec, tmp_path: Path) -> None:
@@ -93,13 +93,7 @@ def test_sigkilled_run_is_failed_then_resumes_without_lost_or_duplicated_rows(wr
     run_id = launch(spec, entry=FAKE).submitted[0]
     os.kill(_running_pid(study, run_id), signal.SIGKILL)
     rows = wait_finished(spec)
-    assert rows[0]["state"] == "failed"  # at once: the dead worker is seen before the runner reaps it
-    for _ in range(50):  # then with the cause, once the runner has its exit status
-        if "SIGKILL" in (rows[0]["error"] or ""):
-            break
-        time.sleep(0.1)
-        rows = status(spec)
-    assert "killed by SIGKILL" in rows[0]["error"]
+    assert rows[0]["state"] == "failed" and "killed by SIGKILL" in rows[0]["error"]
     killed_at = rows[0]["step"]
     assert killed_at is not None and killed_at < 12
 
@@ -169,3 +163,19 @@ def test_study_folder_status_without_the_spec(write_spec) -> None:
     rows = study_status(load_spec(spec).study_dir)
     assert sorted(r["name"] for r in rows) == ["loss.type=cispo,seed=0", "loss.type=grpo,seed=0"]
     assert {r["state"] for r in rows} == {"done"}
+
+
+def test_runner_and_worker_killed_together_show_failed_and_resume(write_spec, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.15")
+    spec = write_spec(base={"train": {"steps": 12}, "eval": {"every": 2}}, axes={"loss.type": ["grpo"]}, seeds=[0])
+    study = load_spec(spec).study_dir
+    run_id = launch(spec, entry=FAKE).submitted[0]
+    _running_pid(study, run_id)
+    runner = int(local.read_state(study, run_id)["runner_pid"])
+    os.killpg(runner, signal.SIGKILL)  # the runner leads its session: worker and runner die at once
+    row = wait_finished(spec)[0]
+    assert row["state"] == "failed" and "runner is gone" in row["error"]
+    monkeypatch.setenv("FAKE_STEP_S", "0.01")
+    assert launch(spec, entry=FAKE).submitted == [run_id]
+    assert wait_finished(spec)[0]["state"] == "done"
+    assert list(read_evals(study / "runs" / run_id)["step"]) == list(range(0, 13, 2))

@@ -17,7 +17,7 @@ from scaling.study.launch import launch
 from scaling.study.spec import load_spec
 from scaling.study.status import status
 
-from conftest import wait_finished
+from study_helpers import wait_finished
 
 pytest.importorskip("scaling.rl.loop")
 TINY = {

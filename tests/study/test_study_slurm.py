@@ -20,7 +20,7 @@ from scaling.study.launch import launch
 from scaling.study.spec import load_spec
 from scaling.study.status import status
 
-from conftest import FAKE
+from study_helpers import FAKE
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import yaml
 
 from scaling.study.spec import SpecError, expand, load_spec, parse_spec, run_id, select
 
-from conftest import tiny_spec
+from study_helpers import tiny_spec
 
 
 def test_grid_is_variants_times_axes_times_seeds(tmp_path: Path) -> None:
