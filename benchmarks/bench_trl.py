@@ -258,7 +258,10 @@ def summarize(rec: Record) -> dict:
     total = sum(rec.seconds)
     return {"name": rec.name, "steps": len(rec.seconds), "median_s": med, "q25_s": lo, "q75_s": hi, "min_s": min(rec.seconds),
             "iqr_s": hi - lo, "mean_s": total / len(rec.seconds), "steps_per_s": 1.0 / med,
-            "generated_tok_per_s": sum(rec.generated) / total, "trained_tok_per_s": sum(rec.trained) / total,
+            # tokens/s at the median step (robust to load spikes); *_mean variants divide by the total time
+            "generated_tok_per_s": statistics.fmean(rec.generated) / med,
+            "trained_tok_per_s": statistics.fmean(rec.trained) / med,
+            "generated_tok_per_s_mean": sum(rec.generated) / total, "trained_tok_per_s_mean": sum(rec.trained) / total,
             "tokens_per_step": sum(rec.generated) / len(rec.generated), "reward_mean": statistics.fmean(rec.rewards),
             "round_medians_s": [statistics.median(r) for r in rec.rounds]}
 
