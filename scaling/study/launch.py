@@ -22,7 +22,7 @@ from scaling.config import save_run_config
 from scaling.study import executors
 from scaling.study.executors import Entry, Prepared
 from scaling.study.manifest import code_version, read_manifest, study_lock, write_json_atomic, write_manifest
-from scaling.study.spec import Run, Spec, SpecError, expand, load_spec, select
+from scaling.study.spec import Run, Spec, SpecError, check_paths, expand, load_spec, select
 from scaling.study.status import LIVE, study_status
 from scaling.store import RunFiles
 
@@ -73,6 +73,7 @@ def launch(spec: Spec | str | Path, executor: str | None = None, only: list[str]
     if dry_run:
         result.submitted = plan(rows, force)
         return result
+    check_paths(runs)
     check_writable(study_dir)
     with study_lock(study_dir):
         rows = study_status(study_dir, [(r.run_id, r.name) for r in runs])  # another launch may have run

@@ -235,6 +235,29 @@ def _name(spec: Spec, values: dict[str, Any]) -> str:
     return ",".join(parts)
 
 
+def check_paths(runs: list[Run]) -> None:
+    """Files a run will open must exist before it is submitted (not checked by a dry run, which may
+    run on a machine without the cluster's filesystem). A model name that is not a local-looking
+    path (`/`, `.`, `~`) is a hub name and is left to the trainer."""
+    checked: set[str] = set()
+    for run in runs:
+        config = run.config
+        wanted = {"model.name_or_path": config.model.name_or_path if _looks_local(config.model.name_or_path) else None}
+        if config.task.name == "dataset":
+            if not config.task.path:
+                raise SpecError(f"run {run.name}: task.path: unset (the dataset task needs a file)")
+            wanted.update({"task.path": config.task.path, "task.val_path": config.task.val_path})
+        for field_name, value in wanted.items():
+            if value and value not in checked:
+                if not Path(value).expanduser().exists():
+                    raise SpecError(f"run {run.name}: {field_name}: {value} does not exist")
+                checked.add(value)
+
+
+def _looks_local(value: str | None) -> bool:
+    return bool(value) and value.startswith(("/", ".", "~"))
+
+
 def select(spec: Spec, runs: list[Run], only: list[str]) -> list[Run]:
     """Keep runs matching every `AXIS=VALUE` (axis path, its short name, `seed` or `variant`)."""
     import yaml  # safe_load only: values on the command line are YAML scalars

@@ -116,3 +116,15 @@ def test_launch_wait_shows_progress_until_done(write_spec, monkeypatch) -> None:
     assert "submitted 4 runs to local" in result.output and "4 runs: 4 done" in result.output
     again = runner.invoke(app, ["launch", str(write_spec())])
     assert "submitted 0 runs" in again.output and "4 done" in again.output
+
+
+def test_missing_data_and_model_paths_stop_a_launch_but_not_a_dry_run(write_spec, tmp_path: Path) -> None:
+    base = {"task": {"name": "dataset", "path": str(tmp_path / "train.jsonl")}, "model": {"name_or_path": "/SET/ME/model"}}
+    path = write_spec(base=base)
+    assert runner.invoke(app, ["launch", str(path), "--dry-run", "--executor", "local"]).exit_code == 0
+    result = runner.invoke(app, ["launch", str(path), "--executor", "local"])
+    assert result.exit_code == 2 and "model.name_or_path: /SET/ME/model does not exist" in result.stderr
+    base["model"]["name_or_path"] = str(tmp_path)
+    result = runner.invoke(app, ["launch", str(write_spec(base=base)), "--executor", "local"])
+    assert result.exit_code == 2 and f"task.path: {tmp_path / 'train.jsonl'} does not exist" in result.stderr
+    assert not (tmp_path / "results").exists()
