@@ -79,6 +79,10 @@ class RolloutConfig(_Section):
         "keep", description="Completions cut at max_new_tokens: scored as they are, masked out of the loss "
         "(TRL mask_truncated_completions), or DAPO's soft overlong penalty (Yu et al. 2025, eq. 13).")
     overlong_buffer: int = Field(2, ge=0, description="DAPO soft penalty: the last tokens of the budget where the penalty ramps to -1.")
+    interrupt_text: str | None = Field(
+        None, description="ScaleRL forced interruption (Khatri et al. 2025): at the budget, append this text (e.g. "
+        "'Time is up.</think> The answer is ') and let the model finish within `interrupt_budget` tokens. None: off.")
+    interrupt_budget: int = Field(8, ge=1, description="Extra tokens allowed after a forced interruption.")
 
 
 class LossConfig(_Section):

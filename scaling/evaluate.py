@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from scaling.rl.rollout import decode, encode_prompts, sample
+from scaling.rl.rollout import decode, encode_prompts, sample, sampling_options
 from scaling.tasks.base import Example, Task
 
 # Rows per sampling call: large batches amortise Python overhead, bounded for memory.
@@ -37,19 +37,20 @@ class EvalResult:
 
 
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
-                 max_new_tokens: int, temperature: float, generator) -> tuple[list[float], list[int]]:
+                 options: dict, generator) -> tuple[list[float], list[int]]:
     prompts = [ex.prompt for ex in examples for _ in range(k)]
     ids, mask = encode_prompts(tokenizer, prompts)
-    out = sample(model, ids, mask, max_new_tokens=max_new_tokens, temperature=temperature,
-                 eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator, greedy=greedy)
+    out = sample(model, ids, mask, generator=generator, greedy=greedy, **options)
     texts = decode(tokenizer, out)
     scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]
     return scores, out.lengths.long().tolist()
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
-             max_new_tokens: int, temperature: float, seed: int) -> EvalResult:
+def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool, rollout,
+             seed: int) -> EvalResult:
+    """Evaluate with the run's sampling settings (`rollout`, a RolloutConfig): budget, temperature, interruption."""
+    options = sampling_options(rollout, tokenizer)
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     per_batch = max(1, EVAL_BATCH // k)
@@ -57,12 +58,12 @@ def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, g
     for lo in range(0, len(examples), per_batch):
         chunk = examples[lo:lo + per_batch]
         scores, lens = _score_batch(model, tokenizer, task, chunk, k=k, greedy=False,
-                                    max_new_tokens=max_new_tokens, temperature=temperature, generator=generator)
+                                    options=options, generator=generator)
         counts += [int(sum(scores[i * k:(i + 1) * k])) for i in range(len(chunk))]
         lengths += lens
         if greedy:
             hits, _ = _score_batch(model, tokenizer, task, chunk, k=1, greedy=True,
-                                   max_new_tokens=max_new_tokens, temperature=temperature, generator=None)
+                                   options=options, generator=None)
             greedy_hits += hits
     n = len(examples)
     return EvalResult(pass_rate=sum(counts) / (n * k),

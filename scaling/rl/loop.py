@@ -43,8 +43,7 @@ def _claim_run_dir(files: RunFiles, config: RunConfig) -> None:
 def _evaluate(state: RunState) -> dict:
     cfg = state.config
     result = evaluate(state.model, state.tokenizer, state.task, state.val_examples, k=cfg.eval.k,
-                      greedy=cfg.eval.greedy, max_new_tokens=cfg.rollout.max_new_tokens,
-                      temperature=cfg.rollout.temperature, seed=cfg.seed + 1_000_003)
+                      greedy=cfg.eval.greedy, rollout=cfg.rollout, seed=cfg.seed + 1_000_003)
     return {**state.meter.row(), **result.row()}
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.multiprocessing as mp
 
 from scaling.config import RunConfig
-from scaling.rl.rollout import Completions, encode_prompts, sample
+from scaling.rl.rollout import Completions, encode_prompts, sample, sampling_options
 
 # Seconds to wait for the sampler before declaring it dead (its first batch includes start-up).
 TIMEOUT = 600
@@ -48,6 +48,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
     model.eval()
     params = list(model.state_dict().values())
     generator = torch.Generator().manual_seed(config.seed + 7919)
+    options = sampling_options(config.rollout, tokenizer)
     seen = -1
     while (request := requests.get()) is not None:
         indices, prompts = request
@@ -57,9 +58,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
                     target.copy_(source)
                 seen = version.value
         ids, mask = encode_prompts(tokenizer, prompts)
-        out = sample(model, ids, mask, max_new_tokens=config.rollout.max_new_tokens,
-                     temperature=config.rollout.temperature, eos_id=tokenizer.eos_token_id,
-                     pad_id=tokenizer.pad_token_id, generator=generator)
+        out = sample(model, ids, mask, generator=generator, **options)
         results.put(Sampled(indices, ids, mask, out, seen))
 
 

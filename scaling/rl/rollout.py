@@ -7,7 +7,7 @@ temperature-scaled distribution without a second pass, and stops as soon as ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
@@ -16,13 +16,19 @@ from transformers import DynamicCache
 @dataclass
 class Completions:
     tokens: torch.Tensor      # (B, T) sampled ids, pad after EOS
-    logprobs: torch.Tensor    # (B, T) sampler log-probs of those ids (0 where masked)
+    logprobs: torch.Tensor    # (B, T) sampler log-probs of those ids (0 where masked or forced)
     mask: torch.Tensor        # (B, T) 1 for tokens up to and including EOS
     truncated: torch.Tensor   # (B,) True where no EOS came within the budget
+    forced: torch.Tensor | None = None  # (B, T) True for interruption tokens written by us, not sampled
 
     @property
     def lengths(self) -> torch.Tensor:
         return self.mask.sum(-1)
+
+    @property
+    def action_mask(self) -> torch.Tensor:
+        """Tokens the policy chose: the ones a policy loss may train on."""
+        return self.mask if self.forced is None else self.mask * (~self.forced)
 
 
 def encode_prompts(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,38 +42,86 @@ def positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+class _Decoder:
+    """A KV-cached forward over a growing batch; tokens appended are fed lazily, several at a time."""
+
+    def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        self.model, self.cache = model, DynamicCache()
+        self.mask = attention_mask.clone()
+        pos = positions(self.mask)
+        self.logits = model(input_ids=input_ids, attention_mask=self.mask, position_ids=pos, past_key_values=self.cache,
+                            use_cache=True, logits_to_keep=1).logits[:, -1]
+        self.next_pos = pos[:, -1:] + 1
+        self.unfed: list[torch.Tensor] = []
+
+    def next_logits(self) -> torch.Tensor:
+        if self.unfed:
+            new = torch.stack(self.unfed, 1)
+            self.unfed = []
+            width = new.shape[1]
+            self.mask = torch.cat([self.mask, torch.ones(new.shape[0], width, dtype=self.mask.dtype)], dim=1)
+            pos = self.next_pos + torch.arange(width)
+            self.logits = self.model(input_ids=new, attention_mask=self.mask, position_ids=pos,
+                                     past_key_values=self.cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+            self.next_pos = self.next_pos + width
+        return self.logits
+
+
+@dataclass
+class _Columns:
+    tokens: list = field(default_factory=list)
+    logprobs: list = field(default_factory=list)
+    alive: list = field(default_factory=list)
+    forced: list = field(default_factory=list)
+
+    def add(self, tok, logp, alive, forced: bool, pad_id: int) -> torch.Tensor:
+        column = torch.where(alive, tok, torch.full_like(tok, pad_id))
+        self.tokens.append(column)
+        self.logprobs.append(torch.where(alive & (not forced), logp, torch.zeros_like(logp)))
+        self.alive.append(alive.clone())
+        self.forced.append(alive & forced)
+        return column
+
+
+def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temperature: float, eos_id: int,
+            pad_id: int, generator, greedy: bool) -> torch.Tensor:
+    for _ in range(steps):
+        if not alive.any():
+            break
+        logp = torch.log_softmax(dec.next_logits().float() / temperature, dim=-1)
+        tok = logp.argmax(-1) if greedy else torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
+        dec.unfed.append(cols.add(tok, logp.gather(-1, tok[:, None]).squeeze(-1), alive, False, pad_id))
+        alive = alive & (tok != eos_id)
+    return alive
+
+
 @torch.no_grad()
 def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
            temperature: float, eos_id: int, pad_id: int, generator: torch.Generator | None = None,
-           greedy: bool = False) -> Completions:
-    batch = input_ids.shape[0]
-    cache = DynamicCache()
-    mask = attention_mask.clone()
-    pos = positions(mask)
-    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                   use_cache=True, logits_to_keep=1).logits[:, -1]
-    next_pos = pos[:, -1:] + 1
-    tokens, logprobs, alive_steps = [], [], []
-    alive = torch.ones(batch, dtype=torch.bool)
-    for step in range(max_new_tokens):
-        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-        if greedy:
-            tok = logp.argmax(-1)
-        else:
-            tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
-        tok_logp = logp.gather(-1, tok[:, None]).squeeze(-1)
-        alive_steps.append(alive.clone())
-        tokens.append(torch.where(alive, tok, torch.full_like(tok, pad_id)))
-        logprobs.append(torch.where(alive, tok_logp, torch.zeros_like(tok_logp)))
-        alive = alive & (tok != eos_id)
-        if not alive.any() or step == max_new_tokens - 1:
-            break
-        mask = torch.cat([mask, torch.ones(batch, 1, dtype=mask.dtype)], dim=1)
-        logits = model(input_ids=tokens[-1][:, None], attention_mask=mask, position_ids=next_pos,
-                       past_key_values=cache, use_cache=True).logits[:, -1]
-        next_pos = next_pos + 1
-    return Completions(tokens=torch.stack(tokens, 1), logprobs=torch.stack(logprobs, 1),
-                       mask=torch.stack(alive_steps, 1).float(), truncated=alive)
+           greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0) -> Completions:
+    """Sample up to `max_new_tokens`; rows still going then get `interrupt_ids` appended (ScaleRL's forced
+    interruption: a phrase that closes the thinking and opens the answer) and `interrupt_budget` more tokens."""
+    dec = _Decoder(model, input_ids, attention_mask)
+    cols = _Columns()
+    alive = torch.ones(input_ids.shape[0], dtype=torch.bool)
+    alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy)
+    interrupted = bool(interrupt_ids) and bool(alive.any())
+    if interrupted:
+        for forced_id in interrupt_ids:
+            dec.unfed.append(cols.add(torch.full_like(alive, forced_id, dtype=torch.long), torch.zeros(alive.shape),
+                                      alive, True, pad_id))
+        alive = _decode(dec, cols, alive, interrupt_budget, temperature, eos_id, pad_id, generator, greedy)
+    return Completions(tokens=torch.stack(cols.tokens, 1), logprobs=torch.stack(cols.logprobs, 1),
+                       mask=torch.stack(cols.alive, 1).float(), truncated=alive,
+                       forced=torch.stack(cols.forced, 1) if interrupted else None)
+
+
+def sampling_options(rollout, tokenizer) -> dict:
+    """The keyword arguments of `sample` that a RolloutConfig fixes (shared by training, evaluation, pipeline)."""
+    interrupt = tokenizer.encode(rollout.interrupt_text, add_special_tokens=False) if rollout.interrupt_text else None
+    return {"max_new_tokens": rollout.max_new_tokens, "temperature": rollout.temperature,
+            "eos_id": tokenizer.eos_token_id, "pad_id": tokenizer.pad_token_id,
+            "interrupt_ids": interrupt, "interrupt_budget": rollout.interrupt_budget}
 
 
 def decode(tokenizer, completions: Completions) -> list[str]:

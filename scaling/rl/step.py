@@ -10,7 +10,7 @@ import torch
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.losses import aggregation, k3_kl, policy_loss
-from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample
+from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample, sampling_options
 from scaling.rl.state import RunState
 
 
@@ -40,9 +40,8 @@ def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor
     cfg = state.config
     indices = state.pool.draw(cfg.rollout.prompts_per_step)
     ids, mask = encode_prompts(state.tokenizer, _group_prompts(state, indices))
-    out = sample(state.model, ids, mask, max_new_tokens=cfg.rollout.max_new_tokens,
-                 temperature=cfg.rollout.temperature, eos_id=state.tokenizer.eos_token_id,
-                 pad_id=state.tokenizer.pad_token_id, generator=state.sample_generator)
+    out = sample(state.model, ids, mask, generator=state.sample_generator,
+                 **sampling_options(cfg.rollout, state.tokenizer))
     return indices, ids, mask, out, 0
 
 
@@ -178,7 +177,7 @@ def rl_step(state: RunState) -> dict:
     keep = [g for g in range(batch.groups) if not (cfg.train.filter_zero_variance and zero_var[g])]
     state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), group,
                       cfg.train.retire_at if cfg.train.no_positive_resampling else None)
-    loss_mask = batch.completions.mask.clone()
+    loss_mask = batch.completions.action_mask.clone()
     if cfg.rollout.overlong == "mask":
         loss_mask[batch.completions.truncated] = 0.0
     group_ids = torch.arange(batch.groups).repeat_interleave(group)

@@ -37,8 +37,9 @@ CACHE_ENV = "SCALING_CACHE"
 def warmstart_key(config: RunConfig) -> str:
     relevant = {"task": config.task.model_dump(), "model": config.model.model_dump(exclude={"precision"}),
                 "warmstart": config.warmstart.model_dump(exclude={"cache_dir"}),
-                "seed": config.warmstart_seed, "temperature": config.rollout.temperature,
-                "max_new_tokens": config.rollout.max_new_tokens}
+                "seed": config.warmstart_seed,
+                "sampling": config.rollout.model_dump(include={"temperature", "max_new_tokens", "interrupt_text",
+                                                               "interrupt_budget"})}
     return stable_hash(relevant)
 
 
@@ -107,7 +108,7 @@ def supervised_warm_start(config: RunConfig):
     def pass_rate() -> float:
         model.eval()
         result = evaluate(model, tokenizer, task, checks, k=1, greedy=False, seed=config.warmstart_seed,
-                          max_new_tokens=config.rollout.max_new_tokens, temperature=config.rollout.temperature)
+                          rollout=config.rollout)
         model.train()
         return result.pass_rate
 

@@ -107,3 +107,11 @@ def test_run_folder_refuses_a_different_config(tmp_path, tiny_tree):
     tiny_tree["seed"] = 1
     with pytest.raises(ConfigError, match="different config"):
         train(build_config(tiny_tree), tmp_path / "run")
+
+
+def test_run_with_forced_interruption_trains(tmp_path, tiny_tree):
+    tiny_tree["rollout"].update({"max_new_tokens": 2, "interrupt_text": "=", "interrupt_budget": 3})
+    summary = train(build_config(tiny_tree), tmp_path / "run")
+    metrics = read_metrics(tmp_path / "run")
+    assert summary["status"] == "done" and metrics["loss"].notna().all()
+    assert metrics["response_tokens"].max() > 2  # interrupted completions went past the budget

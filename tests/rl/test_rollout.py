@@ -53,3 +53,37 @@ def test_eos_ends_a_row_and_decode_drops_it():
                  pad_id=tok.pad_token_id, greedy=True)
     assert out.tokens.shape[1] == 1 and out.lengths.tolist() == [1] and not out.truncated.any()
     assert decode(tok, out) == [""]
+
+
+def test_forced_interruption_appends_phrase_and_finishes_within_extra_budget():
+    model, tok, ids, mask = _setup(["1+1=", "2+2="])
+
+    def never_eos(module, args, logits):
+        logits[..., tok.eos_token_id] = -1e4
+        return logits
+
+    model.lm_head.register_forward_hook(never_eos)
+    phrase = tok.encode("|A:", add_special_tokens=False)
+    out = sample(model, ids, mask, max_new_tokens=3, temperature=1.0, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0),
+                 interrupt_ids=phrase, interrupt_budget=2)
+    assert out.tokens.shape[1] == 3 + len(phrase) + 2
+    assert (out.tokens[:, 3:3 + len(phrase)] == torch.tensor(phrase)).all()
+    assert out.forced[:, 3:3 + len(phrase)].all() and not out.forced[:, :3].any() and not out.forced[:, -2:].any()
+    # The phrase is ours, not the policy's: no loss on it and no sampler log-prob for it.
+    assert (out.action_mask[:, 3:3 + len(phrase)] == 0).all() and (out.action_mask[:, -2:] == 1).all()
+    assert (out.logprobs[:, 3:3 + len(phrase)] == 0).all() and (out.logprobs[:, -2:] < 0).all()
+    assert out.truncated.all()
+
+
+def test_no_interruption_when_every_row_ended_in_budget():
+    model, tok, ids, mask = _setup(["1+1="])
+
+    def eos_wins(module, args, logits):
+        logits[..., tok.eos_token_id] = 1e4
+        return logits
+
+    model.lm_head.register_forward_hook(eos_wins)
+    out = sample(model, ids, mask, max_new_tokens=3, temperature=1.0, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, interrupt_ids=[5, 6], interrupt_budget=2, greedy=True)
+    assert out.forced is None and out.tokens.shape[1] == 1
