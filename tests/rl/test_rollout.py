@@ -17,6 +17,16 @@ def _setup(prompts):
     return model, tok, ids, mask
 
 
+def _pin_logit(model, token_id: int, value: float) -> None:
+    """Make every step's logit for `token_id` equal `value` (1e4: always chosen; -1e4: never)."""
+
+    def hook(module, args, logits):
+        logits[..., token_id] = value
+        return logits
+
+    model.lm_head.register_forward_hook(hook)
+
+
 def test_sampler_logprobs_match_a_full_forward_with_left_padding():
     model, tok, ids, mask = _setup(["12+34=", "5+6=", "777+1="])
     out = sample(model, ids, mask, max_new_tokens=6, temperature=0.7, eos_id=tok.eos_token_id,
@@ -43,12 +53,7 @@ def test_same_generator_seed_same_samples_and_mask_stops_after_eos():
 
 def test_eos_ends_a_row_and_decode_drops_it():
     model, tok, ids, mask = _setup(["1+1="])
-
-    def eos_wins(module, args, logits):
-        logits[..., tok.eos_token_id] = 1e4
-        return logits
-
-    model.lm_head.register_forward_hook(eos_wins)
+    _pin_logit(model, tok.eos_token_id, 1e4)
     out = sample(model, ids, mask, max_new_tokens=4, temperature=1.0, eos_id=tok.eos_token_id,
                  pad_id=tok.pad_token_id, greedy=True)
     assert out.tokens.shape[1] == 1 and out.lengths.tolist() == [1] and not out.truncated.any()
@@ -57,12 +62,7 @@ def test_eos_ends_a_row_and_decode_drops_it():
 
 def test_forced_interruption_appends_phrase_and_finishes_within_extra_budget():
     model, tok, ids, mask = _setup(["1+1=", "2+2="])
-
-    def never_eos(module, args, logits):
-        logits[..., tok.eos_token_id] = -1e4
-        return logits
-
-    model.lm_head.register_forward_hook(never_eos)
+    _pin_logit(model, tok.eos_token_id, -1e4)
     phrase = tok.encode("|A:", add_special_tokens=False)
     out = sample(model, ids, mask, max_new_tokens=3, temperature=1.0, eos_id=tok.eos_token_id,
                  pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0),
@@ -78,12 +78,7 @@ def test_forced_interruption_appends_phrase_and_finishes_within_extra_budget():
 
 def test_no_interruption_when_every_row_ended_in_budget():
     model, tok, ids, mask = _setup(["1+1="])
-
-    def eos_wins(module, args, logits):
-        logits[..., tok.eos_token_id] = 1e4
-        return logits
-
-    model.lm_head.register_forward_hook(eos_wins)
+    _pin_logit(model, tok.eos_token_id, 1e4)
     out = sample(model, ids, mask, max_new_tokens=3, temperature=1.0, eos_id=tok.eos_token_id,
                  pad_id=tok.pad_token_id, interrupt_ids=[5, 6], interrupt_budget=2, greedy=True)
     assert out.forced is None and out.tokens.shape[1] == 1

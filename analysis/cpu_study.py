@@ -1,0 +1,55 @@
+"""Build results/cpu_study/ — the combined table, fits, backtest, figures and report — from the CPU study.
+
+    python analysis/cpu_study.py                    # from the finished study (runs/cpu_study, after
+                                                    #   `scaling launch experiments/cpu_study.yaml --wait`)
+    python analysis/cpu_study.py --table results/cpu_study/evals.parquet   # only from the committed table
+
+Prints the backtest numbers the README quotes: for every run, the fit on its first 50% of compute predicts
+its final pass rate; median absolute error and how often the 95% interval covers the measured value.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from scaling.fit import backtest, fit_groups
+from scaling.fit.backtest import summary
+from scaling.report import write_report
+from scaling.store import load_evals
+
+AXES = ["loss.type", "loss.aggregation"]
+KEEP = ["run_id", "run_name", "state", "seed", *AXES, "step", "prompts_seen", "samples_seen", "generated_tokens",
+        "trained_tokens", "flops", "wall_seconds", "device_hours", "pass_rate", "greedy_accuracy", "eval_prompts",
+        "eval_k", "correct_counts", "mean_response_tokens"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", default="experiments/cpu_study.yaml")
+    parser.add_argument("--table", type=Path, help="Rebuild from a committed combined table instead of the runs.")
+    parser.add_argument("--out", type=Path, default=Path("results/cpu_study"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        table = pd.read_parquet(args.table)
+    else:
+        table = load_evals(args.spec)[KEEP]
+        table.to_parquet(args.out / "evals.parquet", index=False)
+    fits, errors = fit_groups(table, by=AXES)
+    runs_bt = backtest(table, fraction=0.5)
+    runs_bt.to_csv(args.out / "backtest.csv", index=False)
+    report = write_report(fits, args.out, runs_bt, "md", title="CPU study: policy loss x aggregation, 3 seeds")
+    for error in errors:
+        print("not fitted:", error)
+    stats = summary(runs_bt)
+    print(f"report: {report}")
+    print(f"backtest over {stats.get('runs', 0)} runs (fit on 50% of compute): median |final error| "
+          f"{stats.get('median_abs_final_error', float('nan')):.4f}, 95% interval covers the final value in "
+          f"{stats.get('final_coverage', float('nan')):.0%}, held-out points {stats.get('point_coverage', float('nan')):.0%}")
+
+
+if __name__ == "__main__":
+    main()
