@@ -172,15 +172,16 @@ def test_grid_larger_than_the_array_limit_is_split_into_arrays(tmp_path: Path) -
 
 
 def test_run_that_raises_is_failed_with_its_error_text(tmp_path: Path) -> None:
-    # A dataset file that does not exist passes validation (it may live on the cluster only) and fails in
-    # the job; no warm start, or `launch` itself would fail building the base model before submitting.
-    base = {**TINY, "task": {"name": "dataset", "path": str(tmp_path / "missing-answers.jsonl"), "val_size": 16},
-            "warmstart": {"enabled": False}}
+    # An empty dataset file: `launch` checks that it exists (it does), the job fails reading it. No warm
+    # start, or `launch` itself would fail building the base model before submitting anything.
+    data = tmp_path / "empty-answers.jsonl"
+    data.write_text("")
+    base = {**TINY, "task": {"name": "dataset", "path": str(data), "val_size": 16}, "warmstart": {"enabled": False}}
     spec = write_spec(tmp_path, "broken", base=base)
     launch(spec)
     (row,) = wait_finished(spec)
     assert row["state"] == "failed", row
-    assert "missing-answers.jsonl: no such file" in row["error"]
+    assert "empty-answers.jsonl: no rows" in row["error"]  # the job's own exception text, not just "FAILED"
     # The FAILED marker is written before the job exits; accounting follows a moment later.
     assert wait_for_state(row["job_id"], {"FAILED", "COMPLETED"}, timeout=30) == "FAILED"
 
