@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from scaling.config import (ConfigError, RunConfig, build_config, field_exists, flatten, read_yaml,
+from scaling.config import (ConfigError, RunConfig, build_config, check_inputs, field_exists, flatten, read_yaml,
                             set_dotted, stable_hash)
 
 # Fields that do not change what a run computes; kept out of the run ID (see module doc).
@@ -236,26 +236,19 @@ def _name(spec: Spec, values: dict[str, Any]) -> str:
 
 
 def check_paths(runs: list[Run]) -> None:
-    """Files a run will open must exist before it is submitted (not checked by a dry run, which may
-    run on a machine without the cluster's filesystem). A model name that is not a local-looking
-    path (`/`, `.`, `~`) is a hub name and is left to the trainer."""
-    checked: set[str] = set()
+    """Files a run will open must exist before it is submitted (`scaling.config.check_inputs`).
+    Not part of a dry run, which may run on a machine without the cluster's filesystem."""
+    checked: set[tuple] = set()
     for run in runs:
-        config = run.config
-        wanted = {"model.name_or_path": config.model.name_or_path if _looks_local(config.model.name_or_path) else None}
-        if config.task.name == "dataset":
-            if not config.task.path:
-                raise SpecError(f"run {run.name}: task.path: unset (the dataset task needs a file)")
-            wanted.update({"task.path": config.task.path, "task.val_path": config.task.val_path})
-        for field_name, value in wanted.items():
-            if value and value not in checked:
-                if not Path(value).expanduser().exists():
-                    raise SpecError(f"run {run.name}: {field_name}: {value} does not exist")
-                checked.add(value)
-
-
-def _looks_local(value: str | None) -> bool:
-    return bool(value) and value.startswith(("/", ".", "~"))
+        task, model = run.config.task, run.config.model
+        key = (task.name, task.path, task.val_path, model.name_or_path)
+        if key in checked:
+            continue
+        try:
+            check_inputs(run.config)
+        except ConfigError as err:
+            raise SpecError(f"run {run.name}: {err}") from None
+        checked.add(key)
 
 
 def select(spec: Spec, runs: list[Run], only: list[str]) -> list[Run]:

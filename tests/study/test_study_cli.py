@@ -123,8 +123,8 @@ def test_missing_data_and_model_paths_stop_a_launch_but_not_a_dry_run(write_spec
     path = write_spec(base=base)
     assert runner.invoke(app, ["launch", str(path), "--dry-run", "--executor", "local"]).exit_code == 0
     result = runner.invoke(app, ["launch", str(path), "--executor", "local"])
-    assert result.exit_code == 2 and "model.name_or_path: /SET/ME/model does not exist" in result.stderr
-    base["model"]["name_or_path"] = str(tmp_path)
-    result = runner.invoke(app, ["launch", str(write_spec(base=base)), "--executor", "local"])
     assert result.exit_code == 2 and f"task.path: {tmp_path / 'train.jsonl'} does not exist" in result.stderr
-    assert not (tmp_path / "results").exists()
+    (tmp_path / "train.jsonl").write_text('{"prompt": "1+1=", "answer": "2"}\n')
+    result = runner.invoke(app, ["launch", str(path), "--executor", "local"])
+    assert result.exit_code == 2 and "model.name_or_path: /SET/ME/model does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
