@@ -56,8 +56,9 @@ class ComputeMeter:
         """A forward over `length` new positions after `start` cached ones, for `sequences` rows."""
         self.flops += sequences * shape.forward_flops(length, attended_positions(start, length))
 
-    def add_backward(self, shape: ModelShape, sequences: int, length: int) -> None:
-        self.flops += 2.0 * sequences * shape.forward_flops(length, attended_positions(0, length))
+    def add_backward(self, shape: ModelShape, sequences: int, start: int, length: int) -> None:
+        """The backward of that forward: twice its FLOPs (gradients for activations and for weights)."""
+        self.flops += 2.0 * sequences * shape.forward_flops(length, attended_positions(start, length))
 
     @property
     def device_hours(self) -> float:

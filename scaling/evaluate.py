@@ -38,9 +38,8 @@ class EvalResult:
 
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
                  options: dict, generator) -> tuple[list[float], list[int]]:
-    prompts = [ex.prompt for ex in examples for _ in range(k)]
-    ids, mask = encode_prompts(tokenizer, prompts)
-    out = sample(model, ids, mask, generator=generator, greedy=greedy, **options)
+    ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples])
+    out = sample(model, ids, mask, generator=generator, greedy=greedy, repeat=k, **options)
     texts = decode(tokenizer, out)
     scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]
     return scores, out.lengths.long().tolist()

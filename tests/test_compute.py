@@ -15,7 +15,7 @@ def test_forward_and_backward_flops_by_hand():
     meter.add_forward(shape, sequences=2, start=0, length=3)
     # per sequence: 2*1000*3 + 4*2*8*(1+2+3) = 6000 + 384
     assert meter.flops == 2 * 6384
-    meter.add_backward(shape, sequences=1, length=3)
+    meter.add_backward(shape, sequences=1, start=0, length=3)
     assert meter.flops == 2 * 6384 + 2 * 6384
 
 

@@ -29,7 +29,7 @@ TIMEOUT = 600
 @dataclass
 class Sampled:
     indices: list[int]
-    prompt_ids: torch.Tensor
+    prompt_ids: torch.Tensor     # (P, L): one row per prompt, shared by its group
     prompt_mask: torch.Tensor
     completions: Completions
     version: int
@@ -58,7 +58,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
                     target.copy_(source)
                 seen = version.value
         ids, mask = encode_prompts(tokenizer, prompts)
-        out = sample(model, ids, mask, generator=generator, **options)
+        out = sample(model, ids, mask, generator=generator, repeat=config.rollout.generations_per_prompt, **options)
         results.put(Sampled(indices, ids, mask, out, seen))
 
 

@@ -45,13 +45,16 @@ def positions(attention_mask: torch.Tensor) -> torch.Tensor:
 class _Decoder:
     """A KV-cached forward over a growing batch; tokens appended are fed lazily, several at a time."""
 
-    def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, repeat: int = 1):
         self.model, self.cache = model, DynamicCache()
-        self.mask = attention_mask.clone()
-        pos = positions(self.mask)
-        self.logits = model(input_ids=input_ids, attention_mask=self.mask, position_ids=pos, past_key_values=self.cache,
-                            use_cache=True, logits_to_keep=1).logits[:, -1]
-        self.next_pos = pos[:, -1:] + 1
+        pos = positions(attention_mask)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, past_key_values=self.cache,
+                       use_cache=True, logits_to_keep=1).logits[:, -1]
+        if repeat > 1:  # a group's prompt is computed once and its cache shared by its G samples
+            self.cache.batch_repeat_interleave(repeat)
+        self.logits = logits.repeat_interleave(repeat, 0)
+        self.mask = attention_mask.repeat_interleave(repeat, 0)
+        self.next_pos = (pos[:, -1:] + 1).repeat_interleave(repeat, 0)
         self.unfed: list[torch.Tensor] = []
 
     def next_logits(self) -> torch.Tensor:
@@ -98,12 +101,14 @@ def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temp
 @torch.no_grad()
 def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
            temperature: float, eos_id: int, pad_id: int, generator: torch.Generator | None = None,
-           greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0) -> Completions:
-    """Sample up to `max_new_tokens`; rows still going then get `interrupt_ids` appended (ScaleRL's forced
-    interruption: a phrase that closes the thinking and opens the answer) and `interrupt_budget` more tokens."""
-    dec = _Decoder(model, input_ids, attention_mask)
+           greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0,
+           repeat: int = 1) -> Completions:
+    """`repeat` samples for each prompt row (prompt-major), up to `max_new_tokens` each; rows still going then
+    get `interrupt_ids` appended (ScaleRL's forced interruption: a phrase that closes the thinking and opens
+    the answer) and `interrupt_budget` more tokens."""
+    dec = _Decoder(model, input_ids, attention_mask, repeat)
     cols = _Columns()
-    alive = torch.ones(input_ids.shape[0], dtype=torch.bool)
+    alive = torch.ones(input_ids.shape[0] * repeat, dtype=torch.bool)
     alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy)
     interrupted = bool(interrupt_ids) and bool(alive.any())
     if interrupted:

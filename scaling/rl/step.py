@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.losses import aggregation, k3_kl, policy_loss
@@ -16,8 +17,8 @@ from scaling.rl.state import RunState
 
 @dataclass
 class Batch:
-    """A scored group batch: rows are prompt-major, G completions per prompt."""
-    prompt_ids: torch.Tensor
+    """A scored group batch: completion rows are prompt-major, G per prompt; prompts are stored once per group."""
+    prompt_ids: torch.Tensor     # (P, L) left-padded
     prompt_mask: torch.Tensor
     completions: Completions
     rewards: torch.Tensor        # (P, G) task rewards
@@ -39,15 +40,14 @@ def soft_overlong_penalty(lengths: torch.Tensor, budget: int, buffer: int) -> to
 def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
     cfg = state.config
     indices = state.pool.draw(cfg.rollout.prompts_per_step)
-    ids, mask = encode_prompts(state.tokenizer, _group_prompts(state, indices))
-    out = sample(state.model, ids, mask, generator=state.sample_generator,
+    ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices))
+    out = sample(state.model, ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
                  **sampling_options(cfg.rollout, state.tokenizer))
     return indices, ids, mask, out, 0
 
 
-def _group_prompts(state: RunState, indices: list[int]) -> list[str]:
-    group = state.config.rollout.generations_per_prompt
-    return [state.train_examples[i].prompt for i in indices for _ in range(group)]
+def _prompts(state: RunState, indices: list[int]) -> list[str]:
+    return [state.train_examples[i].prompt for i in indices]
 
 
 def _sample_pipelined(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
@@ -55,7 +55,7 @@ def _sample_pipelined(state: RunState) -> tuple[list[int], torch.Tensor, torch.T
     pipe = state.pipeline
     while pipe.outstanding < state.config.train.pipeline_k + 1 and state.pool.remaining:
         indices = state.pool.draw(state.config.rollout.prompts_per_step)
-        pipe.request(indices, _group_prompts(state, indices))
+        pipe.request(indices, _prompts(state, indices))
     got = pipe.receive()
     return got.indices, got.prompt_ids, got.prompt_mask, got.completions, state.meter.step - got.version
 
@@ -74,21 +74,41 @@ def collect(state: RunState) -> tuple[Batch, int]:
         penalty = soft_overlong_penalty(out.lengths, cfg.rollout.max_new_tokens, cfg.rollout.overlong_buffer)
         shaped = rewards + penalty.view_as(rewards)
     meter = state.meter
-    meter.add_forward(state.shape, ids.shape[0], 0, ids.shape[1])
-    meter.add_forward(state.shape, ids.shape[0], ids.shape[1], out.tokens.shape[1])
+    meter.add_forward(state.shape, ids.shape[0], 0, ids.shape[1])  # prefill, once per prompt
+    meter.add_forward(state.shape, out.tokens.shape[0], ids.shape[1], out.tokens.shape[1])
     meter.generated_tokens += int(out.mask.sum())
     meter.prompts_seen += len(examples)
-    meter.samples_seen += ids.shape[0]
+    meter.samples_seen += out.tokens.shape[0]
     return Batch(ids, mask, out, rewards, shaped, indices), lag
 
 
-def token_logprobs(model, batch_ids: torch.Tensor, attention: torch.Tensor, tokens: torch.Tensor,
-                   temperature: float) -> torch.Tensor:
-    """Per-token log-probs of `tokens` (the last T positions) under the temperature-scaled policy."""
-    width = tokens.shape[1]
-    logits = model(input_ids=batch_ids, attention_mask=attention, position_ids=positions(attention),
-                   logits_to_keep=width + 1).logits[:, :-1]
-    return torch.log_softmax(logits.float() / temperature, dim=-1), tokens
+def completion_logprobs(model, batch: Batch, rows: torch.Tensor, temperature: float,
+                        meter=None, shape=None, backward: bool = False) -> torch.Tensor:
+    """(rows, T, V) log-probs under the temperature-scaled policy for the completions `rows` (whole groups).
+
+    Each group's prompt goes through the model once and its KV cache is repeated for the G completions, so a
+    pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow through the shared prompt states.
+    """
+    group = batch.completions.tokens.shape[0] // batch.groups
+    groups = rows.view(-1, group)[:, 0] // group
+    prompt_ids, prompt_mask = batch.prompt_ids[groups], batch.prompt_mask[groups]
+    tokens = batch.completions.tokens[rows]
+    cache = DynamicCache()
+    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
+                  past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1:]
+    logits = [first.repeat_interleave(group, 0)]
+    width = tokens.shape[1] - 1  # the last token predicts nothing we train on
+    if width > 0:
+        cache.batch_repeat_interleave(group)
+        attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
+        start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
+        logits.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
+                            position_ids=start + torch.arange(width), past_key_values=cache, use_cache=True).logits)
+    if meter is not None:
+        for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
+            add(shape, len(groups), 0, prompt_ids.shape[1])
+            add(shape, len(rows), prompt_ids.shape[1], width)
+    return torch.log_softmax(torch.cat(logits, 1).float() / temperature, dim=-1)
 
 
 def _select(logp_all: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -100,9 +120,9 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
     """One optimizer update on the completions `rows` of the batch."""
     cfg = state.config
     comp = batch.completions
-    full = torch.cat([batch.prompt_ids[rows], comp.tokens[rows]], dim=1)
-    attention = torch.cat([batch.prompt_mask[rows], comp.mask[rows].long()], dim=1)
-    logp_all, tokens = token_logprobs(state.model, full, attention, comp.tokens[rows], cfg.rollout.temperature)
+    tokens = comp.tokens[rows]
+    logp_all = completion_logprobs(state.model, batch, rows, cfg.rollout.temperature, state.meter, state.shape,
+                                   backward=True)
     logp = _select(logp_all, tokens)
     mask = loss_mask[rows]
     old = logp.detach() if old_logp is None else old_logp[rows]
@@ -115,8 +135,7 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
         per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
     if cfg.loss.kl_beta > 0:
         with torch.no_grad():
-            ref_all, _ = token_logprobs(state.reference, full, attention, tokens, cfg.rollout.temperature)
-        state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
+            ref_all = completion_logprobs(state.reference, batch, rows, cfg.rollout.temperature, state.meter, state.shape)
         kl = k3_kl(logp, _select(ref_all, tokens))
         per_token = per_token + cfg.loss.kl_beta * kl
         stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
@@ -144,8 +163,6 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
     with torch.no_grad():
         entropy = -(logp_all.exp() * logp_all).sum(-1)
     n_tok = mask.sum().clamp(min=1)
-    state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
-    state.meter.add_backward(state.shape, full.shape[0], full.shape[1])
     state.meter.trained_tokens += int(mask.sum())
     return {"loss": float(loss.detach()), "grad_norm": grad_norm, "clip": float((clipped.float() * mask).sum() / n_tok),
             "entropy": float((entropy * mask).sum() / n_tok), **stats}
@@ -209,19 +226,17 @@ def _kl_monitor_step(state: RunState) -> bool:
 def monitor_kl(state: RunState, batch: Batch) -> float:
     """k3 KL(sampling policy || initial policy) on this batch; monitoring, so not counted as training FLOPs."""
     comp = batch.completions
-    full = torch.cat([batch.prompt_ids, comp.tokens], dim=1)
-    attention = torch.cat([batch.prompt_mask, comp.mask.long()], dim=1)
-    ref_all, tokens = token_logprobs(state.reference, full, attention, comp.tokens, state.config.rollout.temperature)
-    kl = k3_kl(comp.logprobs, _select(ref_all, tokens))
-    return float((kl * comp.mask).sum() / comp.mask.sum().clamp(min=1))
+    rows = torch.arange(comp.tokens.shape[0])
+    ref_all = completion_logprobs(state.reference, batch, rows, state.config.rollout.temperature)
+    kl = k3_kl(comp.logprobs, _select(ref_all, comp.tokens))
+    mask = comp.action_mask
+    return float((kl * mask).sum() / mask.sum().clamp(min=1))
 
 
 @torch.no_grad()
 def old_logprobs(state: RunState, batch: Batch) -> torch.Tensor:
     """pi_old for off-policy minibatch updates: the policy before this batch's first update."""
     comp = batch.completions
-    full = torch.cat([batch.prompt_ids, comp.tokens], dim=1)
-    attention = torch.cat([batch.prompt_mask, comp.mask.long()], dim=1)
-    logp_all, tokens = token_logprobs(state.model, full, attention, comp.tokens, state.config.rollout.temperature)
-    state.meter.add_forward(state.shape, full.shape[0], 0, full.shape[1])
-    return _select(logp_all, tokens)
+    rows = torch.arange(comp.tokens.shape[0])
+    logp_all = completion_logprobs(state.model, batch, rows, state.config.rollout.temperature, state.meter, state.shape)
+    return _select(logp_all, comp.tokens)

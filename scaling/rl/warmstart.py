@@ -32,10 +32,12 @@ from scaling.tasks import make_task
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "SCALING_CACHE"
+# Bumped whenever the warm-start procedure changes its result, so stale cached bases are not reused.
+PROCEDURE_VERSION = 2
 
 
 def warmstart_key(config: RunConfig) -> str:
-    relevant = {"task": config.task.model_dump(), "model": config.model.model_dump(exclude={"precision"}),
+    relevant = {"procedure": PROCEDURE_VERSION, "task": config.task.model_dump(), "model": config.model.model_dump(exclude={"precision"}),
                 "warmstart": config.warmstart.model_dump(exclude={"cache_dir"}),
                 "seed": config.warmstart_seed,
                 "sampling": config.rollout.model_dump(include={"temperature", "max_new_tokens", "interrupt_text",
@@ -115,7 +117,7 @@ def supervised_warm_start(config: RunConfig):
     info = {"steps": 0, "pass_rate": pass_rate(), "history": []}
     if not ws.enabled or ws.target_low <= info["pass_rate"] <= ws.target_high or not train:
         return model, tokenizer, info
-    optimizer = torch.optim.AdamW(model.parameters(), lr=ws.lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=ws.lr, fused=True)
     batches = _batches(train, tokenizer, min(ws.batch_size, len(train)), torch.Generator().manual_seed(config.warmstart_seed))
     interval, step = ws.check_every, 0
     saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)

@@ -4,8 +4,8 @@ import torch
 
 from scaling.config import ModelConfig
 from scaling.model import make_policy
-from scaling.rl.rollout import decode, encode_prompts, sample
-from scaling.rl.step import token_logprobs, _select
+from scaling.rl.rollout import decode, encode_prompts, positions, sample
+from scaling.rl.step import Batch, _select, completion_logprobs
 
 CFG = ModelConfig(hidden_size=32, layers=2, heads=2, intermediate_size=64)
 
@@ -27,15 +27,49 @@ def _pin_logit(model, token_id: int, value: float) -> None:
     model.lm_head.register_forward_hook(hook)
 
 
-def test_sampler_logprobs_match_a_full_forward_with_left_padding():
+def _full_forward_logprobs(model, prompt_ids, prompt_mask, tokens, comp_mask, temperature):
+    """The plain reference: one forward over prompt + completion per row, positions from the mask."""
+    ids = torch.cat([prompt_ids, tokens], 1)
+    attention = torch.cat([prompt_mask, comp_mask.long()], 1)
+    logits = model(input_ids=ids, attention_mask=attention, position_ids=positions(attention)).logits
+    logp = torch.log_softmax(logits[:, prompt_ids.shape[1] - 1:-1].float() / temperature, -1)
+    return logp.gather(-1, tokens[..., None]).squeeze(-1)
+
+
+def test_sampler_and_grouped_trainer_logprobs_match_a_full_forward_with_left_padding():
+    group = 3
     model, tok, ids, mask = _setup(["12+34=", "5+6=", "777+1="])
     out = sample(model, ids, mask, max_new_tokens=6, temperature=0.7, eos_id=tok.eos_token_id,
-                 pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0))
-    full = torch.cat([ids, out.tokens], 1)
-    attention = torch.cat([mask, out.mask.long()], 1)
-    logp_all, tokens = token_logprobs(model, full, attention, out.tokens, 0.7)
-    trainer = _select(logp_all, tokens)
-    assert torch.allclose(trainer * out.mask, out.logprobs, atol=1e-5)
+                 pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0), repeat=group)
+    rows = torch.arange(9)
+    reference = _full_forward_logprobs(model, ids.repeat_interleave(group, 0), mask.repeat_interleave(group, 0),
+                                       out.tokens, out.mask, 0.7)
+    assert torch.allclose(reference * out.mask, out.logprobs, atol=1e-5)
+    batch = Batch(ids, mask, out, torch.zeros(3, group), torch.zeros(3, group), [0, 1, 2])
+    grouped = _select(completion_logprobs(model, batch, rows, 0.7), out.tokens)
+    assert torch.allclose(grouped * out.mask, reference * out.mask, atol=1e-5)
+    # A minibatch of whole groups (the second prompt's) gives the same values.
+    part = _select(completion_logprobs(model, batch, torch.arange(3, 6), 0.7), out.tokens[3:6])
+    assert torch.allclose(part * out.mask[3:6], reference[3:6] * out.mask[3:6], atol=1e-5)
+
+
+def test_grouped_trainer_gradients_match_a_full_forward():
+    group = 4
+    model, tok, ids, mask = _setup(["12+34=", "5+6="])
+    out = sample(model, ids, mask, max_new_tokens=5, temperature=1.0, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(1), repeat=group)
+    batch = Batch(ids, mask, out, torch.zeros(2, group), torch.zeros(2, group), [0, 1])
+    grads = []
+    for grouped in (True, False):
+        model.zero_grad()
+        if grouped:
+            logp = _select(completion_logprobs(model, batch, torch.arange(8), 1.0), out.tokens)
+        else:
+            logp = _full_forward_logprobs(model, ids.repeat_interleave(group, 0), mask.repeat_interleave(group, 0),
+                                          out.tokens, out.mask, 1.0)
+        (logp * out.mask).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)
 
 
 def test_same_generator_seed_same_samples_and_mask_stops_after_eos():
