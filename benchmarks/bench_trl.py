@@ -358,7 +358,7 @@ def profile_ours(args, base_model) -> None:
                 totals[name] = totals.get(name, 0.0) + time.perf_counter() - t
         return wrapper
 
-    patches = [(step_module, "sample"), (step_module, "decode"), (step_module, "token_logprobs"),
+    patches = [(step_module, "sample"), (step_module, "decode"), (step_module, "completion_logprobs"),
                (step_module, "encode_prompts"), (step_module, "compute_advantages")]
     saved = [(mod, name, getattr(mod, name)) for mod, name in patches]
     for mod, name, fn in saved:

@@ -153,6 +153,13 @@ class RunConfig(_Section):
     def config_hash(self) -> str:
         return stable_hash(self.to_dict())
 
+    def identity_hash(self) -> str:
+        """What a run computes: the config less the fields that only say where or with how many threads it runs."""
+        tree = self.to_dict()
+        tree["threads"] = None
+        tree["warmstart"]["cache_dir"] = None
+        return stable_hash(tree)
+
     def flat(self) -> dict[str, Any]:
         return flatten(self.to_dict())
 

@@ -100,7 +100,7 @@ def write_rows_atomic(path: Path, rows: list[dict[str, Any]], columns: dict[str,
 def read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return pq.read_table(path).to_pylist()
+    return read_table_pinned(path).to_pylist()
 
 
 class TableLog:
@@ -151,14 +151,14 @@ def read_evals(run_dir: str | Path) -> pd.DataFrame:
     path = RunFiles(run_dir).evals
     if not path.exists():
         return arrow_schema(EVAL_COLUMNS).empty_table().to_pandas()
-    return pq.read_table(path).to_pandas()
+    return read_table_pinned(path).to_pandas()
 
 
 def read_metrics(run_dir: str | Path) -> pd.DataFrame:
     path = RunFiles(run_dir).metrics
     if not path.exists():
         return arrow_schema(STEP_COLUMNS).empty_table().to_pandas()
-    return pq.read_table(path).to_pandas()
+    return read_table_pinned(path).to_pandas()
 
 
 def schema_markdown() -> str:

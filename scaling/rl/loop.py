@@ -33,9 +33,9 @@ def _claim_run_dir(files: RunFiles, config: RunConfig) -> None:
     files.dir.mkdir(parents=True, exist_ok=True)
     if files.config.exists():
         existing = RunConfig.model_validate(read_yaml(files.config))
-        if existing.config_hash() != config.config_hash():
+        if existing.identity_hash() != config.identity_hash():
             raise ConfigError(f"{files.dir}: holds a run with a different config "
-                              f"({existing.config_hash()} != {config.config_hash()}); choose another output folder")
+                              f"({existing.identity_hash()} != {config.identity_hash()}); choose another output folder")
     else:
         save_run_config(config, files.config)
 

@@ -97,10 +97,7 @@ class Run:
 
 
 def run_id(config: RunConfig) -> str:
-    tree = config.to_dict()
-    tree["threads"] = None
-    tree["warmstart"]["cache_dir"] = None
-    return stable_hash(tree)
+    return config.identity_hash()
 
 
 def format_value(value: Any) -> str:
