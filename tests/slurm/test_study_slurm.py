@@ -93,6 +93,8 @@ def newest_checkpoint(run_dir: Path) -> int | None:
 def wait_training(run_dir: Path, job_id: str, past_step: int = 0) -> int:
     """Wait until the job runs and has a checkpoint after `past_step` (so it is mid-run, not starting)."""
     def mid_run() -> int | None:
+        if (run_dir / "FAILED").exists():  # say why now instead of timing out
+            pytest.fail(f"job {job_id} failed before it could be interrupted: {(run_dir / 'FAILED').read_text()[:2000]}")
         step = newest_checkpoint(run_dir)
         return step if step is not None and step > past_step and squeue_state(job_id) == "RUNNING" else None
 
