@@ -12,7 +12,7 @@
 # other tests that auto-detect Slurm keep running locally. Needs root (CI runs as root) and
 # Debian/Ubuntu packages; no systemd is assumed: the daemons are started by hand in the order
 # munged -> mariadbd -> slurmdbd -> slurmctld -> slurmd, each waited for before the next.
-# Measured facts behind each setting: see the project's notes on Slurm (docs/slurm.md and the config below).
+# Why each non-default setting is there: the comments in the slurm.conf written below; usage: docs/slurm.md.
 set -euo pipefail
 set +m  # background jobs must not lead a process group, or setsid forks and $! is not the daemon
 
