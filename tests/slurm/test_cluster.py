@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import sacct_states, slurm, squeue_state, wait_for_state, wait_until
+from slurm_helpers import sacct_states, slurm, squeue_state, wait_for_state, wait_until
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import sacct_states, slurm, squeue_state, use_cluster, wait_for_state, wait_until
+from slurm_helpers import sacct_states, slurm, squeue_state, use_cluster, wait_for_state, wait_until
 
 pytest.importorskip("scaling.rl.loop")
 
