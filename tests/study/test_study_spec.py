@@ -80,7 +80,9 @@ def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) 
 
 def test_duplicate_configs_are_rejected(tmp_path: Path) -> None:
     # two variants that resolve to one config would share a run folder
-    data = tiny_spec(tmp_path, variants={"a": {"optim": {"lr": 1e-4}}, "b": {}})
+    from scaling.config import RunConfig
+
+    data = tiny_spec(tmp_path, variants={"a": {"optim": {"lr": RunConfig().optim.lr}}, "b": {}})  # "a" sets the default
     with pytest.raises(SpecError, match="resolve to the same config"):
         expand(parse_spec(data))
 
