@@ -56,10 +56,10 @@ def slurm_available(timeout_s: float = 10) -> bool:
     return out.returncode == 0 and "UP" in out.stdout
 
 
-def choose(executor: str) -> str:
+def choose(executor: str, dry_run: bool = False) -> str:
     if executor == "auto":
         return "slurm" if slurm_available() else "local"
-    if executor == "slurm" and not slurm_available():
+    if executor == "slurm" and not dry_run and not slurm_available():
         raise SpecError("--executor slurm: no Slurm controller answers `scontrol ping`")
     if executor not in ("local", "slurm", "debug"):
         raise SpecError(f"unknown executor {executor!r} (auto, local, slurm, debug)")

@@ -66,7 +66,8 @@ def launch(spec: Spec | str | Path, executor: str | None = None, only: list[str]
         raise SpecError(f"--max-parallel {max_parallel}: must be at least 1")
     runs = expand(spec)
     runs = select(spec, runs, list(only)) if only else runs
-    kind = executors.choose(executor or spec.resources.executor)
+    # A dry run submits nothing, so a Slurm grid can be planned on a machine without a controller.
+    kind = executors.choose(executor or spec.resources.executor, dry_run=dry_run)
     study_dir = spec.study_dir.resolve()
     rows = study_status(study_dir, [(r.run_id, r.name) for r in runs])
     result = LaunchResult(spec, kind, rows, dry_run=dry_run)
