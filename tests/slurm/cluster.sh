@@ -52,6 +52,10 @@ our_pid() {
     echo "$pid"
 }
 
+# Whether a daemon we just started is still alive. No program check here, unlike our_pid: right after the
+# fork, $! is still a copy of this shell that has not exec'd the daemon yet.
+started_alive() { [[ -r $PIDS/$1 ]] && alive "$(<"$PIDS/$1")"; }
+
 # start NAME LOGFILE CMD...: detached from this shell's session, so CI's trap or a closed terminal does not
 # take it down with us; the PID of the program itself (each one runs in the foreground) is recorded.
 start() {
@@ -61,11 +65,13 @@ start() {
     echo $! >"$PIDS/$name"
 }
 
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }
+
 wait_for() {  # wait_for WHAT NAME CMD...: poll CMD until it succeeds; on timeout show the daemon's log
     local what=$1 name=$2; shift 2
     local deadline=$((SECONDS + WAIT_S))
     until "$@" >/dev/null 2>&1; do
-        if [[ -n $name ]] && ! our_pid "$name" >/dev/null && [[ -r $PIDS/$name ]]; then
+        if [[ -n $name ]] && ! started_alive "$name"; then
             log "$name exited during start-up; last lines of $DIR/log/$name.log:"
             tail -n 20 "$DIR/log/$name.log" >&2 || true
             die "$what failed"
@@ -141,11 +147,13 @@ write_configs() {
     if [[ -n ${SCALING_SLURM_CPUS:-} && ${SCALING_SLURM_CPUS} != "$cpus" ]]; then
         node="NodeName=$host CPUs=$SCALING_SLURM_CPUS RealMemory=$mem"
     fi
+    node="$node NodeAddr=127.0.0.1"
 
     write_if_changed "$CONF" <<EOF
 # Written by tests/slurm/cluster.sh; a throwaway single-node cluster for tests.
 ClusterName=scaling
-SlurmctldHost=$host
+# Addresses are given as 127.0.0.1: a container's hostname is not always resolvable, and all daemons are local.
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$PORT_BASE
 SlurmdPort=$((PORT_BASE + 1))
 AuthType=auth/munge
@@ -168,7 +176,7 @@ JobAcctGatherType=jobacct_gather/linux
 # Accounting is required: submitit reads job states only from sacct; without it a cancelled or killed job
 # stays UNKNOWN and job.result() waits forever.
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=$host
+AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$((PORT_BASE + 2))
 JobCompType=jobcomp/none
 SelectType=select/cons_tres
@@ -195,6 +203,7 @@ EOF
 # Written by tests/slurm/cluster.sh.
 AuthType=auth/munge
 DbdHost=$host
+DbdAddr=127.0.0.1
 DbdPort=$((PORT_BASE + 2))
 SlurmUser=slurm
 LogFile=$DIR/log/slurmdbd.log
@@ -287,7 +296,7 @@ up_slurmd() {
         if [[ $state =~ ^(down|drained|draining|fail) ]]; then
             scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
         fi
-        our_pid slurmd >/dev/null || { tail -n 20 "$DIR/log/slurmd.log" >&2; die "slurmd exited during start-up"; }
+        started_alive slurmd || { tail -n 20 "$DIR/log/slurmd.log" >&2; die "slurmd exited during start-up"; }
         ((SECONDS < deadline)) || { tail -n 20 "$DIR/log/slurmd.log" >&2; die "node $host is '$state', not idle, after ${WAIT_S}s"; }
         sleep 0.1
     done
@@ -301,12 +310,13 @@ cmd_up() {
     if [[ -d $DIR/pids ]] && healthy; then log "already up ($DIR)"; return 0; fi
     local t0; t0=$(date +%s.%N)
     write_configs
-    up_munge
-    up_db
-    up_dbd
-    up_ctld
-    up_slurmd
-    log "up in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s: node $host $(node_state); SLURM_CONF=$CONF"
+    local stage times=""
+    for stage in munge db dbd ctld slurmd; do  # per-stage times in the log line: CI logs show what was slow
+        local s0; s0=$(date +%s.%N)
+        "up_$stage"
+        times+=" $stage $(since "$s0")"
+    done
+    log "up in $(since "$t0") s ($times s): node $host $(node_state); SLURM_CONF=$CONF"
 }
 
 # ---------------------------------------------------------------- down / reset / status
