@@ -50,7 +50,8 @@ def cluster_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "no Slurm cluster: `scontrol ping` did not answer within 15 s"
     if "is UP" not in ping.stdout:
-        return f"no Slurm cluster: slurmctld does not answer `scontrol ping` ({(ping.stdout + ping.stderr).strip()}); {UP_HINT}"
+        said = next(iter((ping.stdout + ping.stderr).strip().splitlines()), "no output")  # drop its banner
+        return f"no Slurm cluster: slurmctld does not answer `scontrol ping` ({said}); {UP_HINT}"
     # Accounting is what submitit reads job states from; a cluster without it hangs cancelled jobs forever.
     acct = subprocess.run(["sacct", "-n", "-X", "-S", "now-1minutes", "-o", "JobID"], env=env, capture_output=True,
                           text=True, timeout=30)
