@@ -19,7 +19,7 @@ def _summary_lines(fits, backtest_summary: dict) -> list[str]:
     end = max(f.window[1] for f in fits)
     prediction = best.predict(10 * end)
     lo, hi = prediction.interval
-    lines = [f"best recipe by A: {best.label()}  A = {best.a_text()}"
+    lines = [f"best recipe by A: {best.label}  A = {best.a_text()}"
              + ("" if best.identified else "  (not identified: a lower bound)"),
              f"predicted pass rate at 10x compute ({10 * end:.3g} {best.x}): {float(prediction.value):.3f} "
              f"[{float(lo):.3f}, {float(hi):.3f}]"]

@@ -142,6 +142,18 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
     loss = aggregation(cfg.loss.aggregation)(per_token, mask, group_ids[rows], cfg.rollout.max_new_tokens)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"non-finite loss ({loss.item()}) at step {state.meter.step + 1}")
+    grad_norm = optimizer_step(state, loss)
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    n_tok = mask.sum().clamp(min=1)
+    state.meter.trained_tokens += int(mask.sum())
+    return {"loss": float(loss.detach()), "grad_norm": grad_norm, "clip": float((clipped.float() * mask).sum() / n_tok),
+            "entropy": float((entropy * mask).sum() / n_tok), **stats}
+
+
+def optimizer_step(state: RunState, loss: torch.Tensor) -> float:
+    """Backward, fp32 master gradients, clipping, the (loss-scaled) optimizer step; returns the grad norm."""
+    cfg = state.config
     state.optimizer.zero_grad(set_to_none=True)
     (state.scaler.scale(loss) if state.scaler else loss).backward()
     state.master.grads_to_master()
@@ -160,12 +172,7 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
         state.optimizer.step()
         state.scheduler.step()
     state.master.master_to_model()
-    with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-    n_tok = mask.sum().clamp(min=1)
-    state.meter.trained_tokens += int(mask.sum())
-    return {"loss": float(loss.detach()), "grad_norm": grad_norm, "clip": float((clipped.float() * mask).sum() / n_tok),
-            "entropy": float((entropy * mask).sum() / n_tok), **stats}
+    return grad_norm
 
 
 def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Tensor]:
