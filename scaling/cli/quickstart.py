@@ -14,6 +14,21 @@ from scaling.cli.errors import user_errors
 DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "experiments" / "quickstart.yaml"
 
 
+def _grouping(table, study) -> list[str] | None:
+    """The spec's axes; for variants, the varying config columns less those another one determines
+    (a variant that sets batch size, steps and eval interval together is one recipe, labelled by the first)."""
+    if study.axes:
+        return list(study.axes)
+    from scaling.fit.source import default_groups
+
+    per_run = table.groupby("run_id").first()
+    kept: list[str] = []
+    for column in default_groups(table):
+        if not any((per_run.groupby(k)[column].nunique() <= 1).all() for k in kept):
+            kept.append(column)
+    return kept or None
+
+
 def _summary_lines(fits, backtest_summary: dict) -> list[str]:
     best = max(fits, key=lambda f: f.params["A"])
     end = max(f.window[1] for f in fits)
@@ -63,8 +78,7 @@ def quickstart_command(
         raise typer.Exit(1)
     with user_errors():
         table = load_evals(study.study_dir)
-        axes = [f"{axis}" for axis in study.axes]
-        fits, errors = fit_groups(table, by=axes or None)
+        fits, errors = fit_groups(table, by=_grouping(table, study))
         bt = backtest(table)
         report = write_report(fits, out or study.study_dir, bt, "md", title=f"{study.name}: RL scaling fits")
     for error in errors:

@@ -24,6 +24,7 @@ from scaling.rl.rollout import Completions, encode_prompts, sample, sampling_opt
 
 # Seconds to wait for the sampler before declaring it dead (its first batch includes start-up).
 TIMEOUT = 600
+POLL = 2.0
 
 
 @dataclass
@@ -82,10 +83,17 @@ class PipelineSampler:
         self.outstanding += 1
 
     def receive(self) -> Sampled:
-        try:
-            result = self.results.get(timeout=TIMEOUT)
-        except queue.Empty:
-            raise RuntimeError(f"PipelineRL sampler sent nothing for {TIMEOUT} s (alive: {self.process.is_alive()})") from None
+        waited = 0.0
+        while True:
+            try:
+                result = self.results.get(timeout=POLL)
+                break
+            except queue.Empty:
+                waited += POLL
+                if not self.process.is_alive():  # e.g. it could not import the launching script (spawn)
+                    raise RuntimeError(f"PipelineRL sampler process exited (code {self.process.exitcode})") from None
+                if waited >= TIMEOUT:
+                    raise RuntimeError(f"PipelineRL sampler sent nothing for {TIMEOUT} s") from None
         self.outstanding -= 1
         return result
 

@@ -16,3 +16,20 @@ def test_pipeline_trains_with_bounded_lag(tmp_path, tiny_tree):
     assert metrics["lag_mean"].max() <= 2
     assert metrics["lag_mean"].mean() > 0  # batches requested k steps ahead are sampled with older weights
     assert (metrics["samples_seen"].diff().dropna() == 16).all()
+
+
+def test_a_dead_sampler_is_reported_not_waited_for(tiny_tree):
+    import pytest
+
+    from scaling.model import make_policy
+    from scaling.rl.pipeline import PipelineSampler
+
+    config = build_config(tiny_tree)
+    model, _ = make_policy(config.model, 0)
+    sampler = PipelineSampler(config, "/nonexistent/model", model, threads=1, version=0)  # cannot load: exits
+    try:
+        sampler.request([0], ["1+1="])
+        with pytest.raises(RuntimeError, match="sampler process exited"):
+            sampler.receive()
+    finally:
+        sampler.close()
