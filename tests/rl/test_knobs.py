@@ -282,3 +282,21 @@ def test_kl_is_monitored_on_evaluation_steps_without_a_penalty():
         state.meter.step += 1
     assert math.isnan(rows[0]["kl_to_init"]) and math.isnan(rows[2]["kl_to_init"])
     assert rows[1]["kl_to_init"] > 0 and rows[3]["kl_to_init"] > 0
+
+
+def test_policy_losses_coincide_on_policy_and_differ_off_policy():
+    """With one update per batch the ratio is exactly 1, and PPO-clip, clip-higher, GSPO and CISPO all give
+    the gradient -A * grad log pi: the losses only differ once updates go off-policy."""
+
+    def params_after(loss_type, updates):
+        state = make_state(loss={"type": loss_type}, train={"updates_per_batch": updates},
+                           optim={"lr": 0.05, "warmup_steps": 0})
+        rl_step(state)
+        rl_step(state)
+        return torch.cat([p.detach().flatten() for p in state.model.parameters()])
+
+    on_policy = {t: params_after(t, 1) for t in ("grpo", "dapo", "gspo", "cispo")}
+    for loss_type in ("dapo", "gspo", "cispo"):
+        assert torch.allclose(on_policy[loss_type], on_policy["grpo"], atol=1e-6), loss_type
+    off_policy = {t: params_after(t, 2) for t in ("grpo", "cispo")}
+    assert not torch.allclose(off_policy["grpo"], off_policy["cispo"], atol=1e-6)
