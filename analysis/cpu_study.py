@@ -20,7 +20,7 @@ from scaling.fit.backtest import summary
 from scaling.report import write_report
 from scaling.store import load_evals
 
-AXES = ["loss.type", "loss.aggregation"]
+AXES = ["loss.type", "train.pipeline_k"]
 KEEP = ["run_id", "run_name", "state", "seed", *AXES, "step", "prompts_seen", "samples_seen", "generated_tokens",
         "trained_tokens", "flops", "wall_seconds", "device_hours", "pass_rate", "greedy_accuracy", "eval_prompts",
         "eval_k", "correct_counts", "mean_response_tokens"]
@@ -41,7 +41,7 @@ def main() -> None:
     fits, errors = fit_groups(table, by=AXES)
     runs_bt = backtest(table, fraction=0.5)
     runs_bt.to_csv(args.out / "backtest.csv", index=False)
-    report = write_report(fits, args.out, runs_bt, "md", title="CPU study: policy loss x aggregation, 3 seeds")
+    report = write_report(fits, args.out, runs_bt, "md", title="CPU study: policy loss x off-policy lag (PipelineRL-k), 3 seeds")
     for error in errors:
         print("not fitted:", error)
     stats = summary(runs_bt)
