@@ -107,8 +107,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"{summary_line(result.rows)}; would submit {len(result.submitted)}")
             return
         skipped = len(result.rows) - len(result.submitted)
-        console.print(f"{result.spec.name}: submitted {len(result.submitted)} runs to {result.executor}, "
-                      f"skipped {skipped} ({summary_line([r for r in result.rows if r['run_id'] not in action])})")
+        kept = [r for r in result.rows if r["run_id"] not in action]
+        console.print(f"{result.spec.name}: submitted {len(result.submitted)} runs to {result.executor}"
+                      + (f", skipped {skipped} ({summary_line(kept)})" if skipped else ""))
         if wait:
             rows = _wait(spec, console)
             console.print("\n" + summary_line(rows))
