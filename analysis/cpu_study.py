@@ -3,6 +3,8 @@
     python analysis/cpu_study.py                    # from the finished study (runs/cpu_study, after
                                                     #   `scaling launch experiments/cpu_study.yaml --wait`)
     python analysis/cpu_study.py --table results/cpu_study/evals.parquet   # only from the committed table
+    python analysis/cpu_study.py --spec experiments/cpu_backtest.yaml --out results/cpu_backtest \
+        --title "CPU backtest: 1,200-step runs"                          # the longer backtest study
 
 Prints the backtest numbers the README quotes: for every run, the fit on its first 50% of compute predicts
 its final pass rate; median absolute error and how often the 95% interval covers the measured value.
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--spec", default="experiments/cpu_study.yaml")
     parser.add_argument("--table", type=Path, help="Rebuild from a committed combined table instead of the runs.")
     parser.add_argument("--out", type=Path, default=Path("results/cpu_study"))
+    parser.add_argument("--title", default="CPU study: policy loss x off-policy lag (PipelineRL-k), 3 seeds")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.table:
@@ -41,7 +44,7 @@ def main() -> None:
     fits, errors = fit_groups(table, by=AXES)
     runs_bt = backtest(table, fraction=0.5)
     runs_bt.to_csv(args.out / "backtest.csv", index=False)
-    report = write_report(fits, args.out, runs_bt, "md", title="CPU study: policy loss x off-policy lag (PipelineRL-k), 3 seeds")
+    report = write_report(fits, args.out, runs_bt, "md", title=args.title)
     for error in errors:
         print("not fitted:", error)
     stats = summary(runs_bt)
