@@ -24,6 +24,8 @@ TINY = {
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SCALING_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    # The local executor's core slots are machine-wide: a study running beside the tests would starve them.
+    monkeypatch.setenv("SCALING_SLOTS_DIR", str(tmp_path_factory.getbasetemp() / "slots"))
 
 
 @pytest.fixture
