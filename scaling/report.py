@@ -52,7 +52,8 @@ def sections(fits: Sequence[FitResult], bt: pd.DataFrame | None, figures: dict) 
     """(heading, body) pairs; bodies are strings, DataFrames or figure paths."""
     out: list[tuple[str, object]] = [("Fits", fits_table(fits))]
     notes = [f"- **{f.label}**: " + " ".join(f.messages) for f in fits if f.messages]
-    out.append(("Warnings", "\n".join(notes) if notes else "All fits identified; no warnings."))
+    quiet = "All fits identified; no warnings." if fits else "No curve could be fitted (see the backtest errors below)."
+    out.append(("Warnings", "\n".join(notes) if notes else quiet))
     out.append(("Comparison (by A; ties within 0.02 refit with a shared A and ranked by B)",
                 compare(fits).drop(columns=["A", "A_lo", "A_hi"], errors="ignore")))
     if any(f.group for f in fits):
