@@ -245,18 +245,24 @@ def test_usr2_preemption_checkpoints_requeues_and_matches_an_uninterrupted_run(t
     # What Slurm sends before a time limit or a preemption (--signal=USR2@90 in submitit's sbatch script).
     slurm("scancel", "--signal=USR2", job_id)
     wait_until(lambda: restarts(job_id) >= 1, 60, f"job {job_id} to be requeued after USR2")
+    row = _finishes_as_if_uninterrupted(spec, run_dir, reference)
+    assert restarts(job_id) == 1 and row["job_id"] == job_id  # the same job ran again: no relaunch needed
+
+
+def _finishes_as_if_uninterrupted(spec: Path, run_dir: Path, reference: Path) -> dict:
+    """After an interruption: the rows up to the newest checkpoint stay as they were (resumed, not restarted),
+    every step appears once, and the final evaluations equal an uninterrupted run's."""
     stopped_at = newest_checkpoint(run_dir)
     assert stopped_at is not None and stopped_at < 80
     before = read_evals(run_dir)
     before = before[before["step"] <= stopped_at].reset_index(drop=True)
-
     (row,) = wait_finished(spec)
     assert row["state"] == "done", row
-    assert restarts(job_id) == 1 and row["job_id"] == job_id  # the same job ran again: no relaunch needed
     after = read_evals(run_dir)
-    pd.testing.assert_frame_equal(after.iloc[:len(before)].reset_index(drop=True), before)  # resumed
+    pd.testing.assert_frame_equal(after.iloc[:len(before)].reset_index(drop=True), before)
     assert list(read_metrics(run_dir)["step"]) == list(range(1, 81))
     pd.testing.assert_frame_equal(evals_without_wall_clock(run_dir), reference_evals(reference))
+    return row
 
 
 def test_external_requeue_without_usr2_resumes_from_the_newest_checkpoint(tmp_path: Path, reference: Path) -> None:
@@ -269,16 +275,6 @@ def test_external_requeue_without_usr2_resumes_from_the_newest_checkpoint(tmp_pa
     slurm("scontrol", "requeue", job_id)
     wait_until(lambda: squeue_state(job_id) == "PENDING" and restarts(job_id) >= 1, 60,
                f"job {job_id} to be pending again after the requeue")
-    stopped_at = newest_checkpoint(run_dir)
-    assert stopped_at is not None and stopped_at < 80
-    before = read_evals(run_dir)
-    before = before[before["step"] <= stopped_at].reset_index(drop=True)
-
-    (row,) = wait_finished(spec)
-    assert row["state"] == "done", row
-    after = read_evals(run_dir)
-    pd.testing.assert_frame_equal(after.iloc[:len(before)].reset_index(drop=True), before)
-    assert list(read_metrics(run_dir)["step"]) == list(range(1, 81))
-    pd.testing.assert_frame_equal(evals_without_wall_clock(run_dir), reference_evals(reference))
+    _finishes_as_if_uninterrupted(spec, run_dir, reference)
     log = Path(load_spec(spec).study_dir / "slurm" / job_id / f"{job_id}_0_log.out").read_text()
     assert log.count("Starting with JobEnvironment") == 2  # one log, appended across the requeue
