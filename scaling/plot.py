@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from scaling.fit.result import FitResult
-from scaling.fit.sigmoid import model
 
 X_LABELS = {"flops": "Training compute (FLOP)", "device_hours": "Training compute (device-hours)",
             "gpu_hours": "Training compute (GPU-hours)", "wall_seconds": "Training wall-clock (s)",

@@ -9,7 +9,6 @@ after the others are printed.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, List, Optional
 

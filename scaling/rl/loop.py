@@ -111,11 +111,16 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
     evals.truncate_after(step)
     metrics.truncate_after(step)
     pending: list[dict] = []
+    saved_at = step if saved is not None else -1
 
     def checkpoint() -> None:
+        nonlocal saved_at
+        if saved_at == step:  # e.g. the last step was an evaluation step: already saved
+            return
         metrics.append(pending)
         pending.clear()
         save_checkpoint(files.checkpoints, step, state.state_dict())
+        saved_at = step
 
     reporter = _Reporter(progress, config.train.steps, step, files.dir.name)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -45,7 +45,6 @@ class RunState:
     pipeline: object | None = None  # a PipelineSampler when train.pipeline_k > 0
     base_path: object | None = None
     dtypes: str = ""
-    extra: dict = field(default_factory=dict)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "master": self.master.state_dict(),
