@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from conftest import study
+from fit_curves import study
 from scaling.fit import backtest, compare, fit_groups, marginal_effects
 from scaling.fit.backtest import summary
 

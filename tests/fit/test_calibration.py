@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import C, TRUTH, noisy
+from fit_curves import C, TRUTH, noisy
 from scaling.fit import fit_curve
 from scaling.fit.sigmoid import model
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import C, noisy
+from fit_curves import C, noisy
 from scaling.fit import FitError, fit_curve
 
 

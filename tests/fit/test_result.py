@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from conftest import C, noisy, study
+from fit_curves import C, noisy, study
 from scaling.fit import FitResult, fit_curve
 from scaling.fit.weights import binomial_variance, counts_variance
 
