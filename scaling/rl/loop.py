@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from scaling.config import ConfigError, RunConfig, check_inputs, read_yaml, save_run_config
 from scaling.evaluate import evaluate
 from scaling.rl.checkpoint import load_latest, save_checkpoint
-from scaling.rl.state import RunState, build_state, cores_available
+from scaling.rl.state import RunState, build_state
+from scaling.runtime import cores_available
 from scaling.rl.step import rl_step
 from scaling.store import EVAL_COLUMNS, STEP_COLUMNS, RunFiles, TableLog
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 
 import torch
@@ -14,15 +13,9 @@ from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
 from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
 from scaling.rl.warmstart import ensure_base_model
+from scaling.runtime import cores_available
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, Task
-
-
-def cores_available() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass

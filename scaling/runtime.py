@@ -1,0 +1,118 @@
+"""Device and process-group set-up: the one module that asks torch.cuda and torch.distributed where a run is.
+
+Everything else takes a `Runtime` and reads `device`, `rank`, `world_size`, `is_main` from it, so a CPU
+test runs the very same code as a multi-GPU job; the only differences are a device string and a
+backend name (`cuda`/`nccl` against `cpu`/`gloo`), as nanochat's `compute_init` does it.
+
+A data-parallel run learns its rank from the environment that its launcher sets: `torchrun`
+(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or submitit's
+`helpers.TorchDistributedEnvironment().export()` inside a Slurm task. Without those variables a
+run is one process (world size 1) and no process group is created.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+def cores_available() -> int:
+    """CPU cores this process may use (its affinity mask: what Slurm or `taskset` gave it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
+    """`auto` is the local rank's GPU when one is visible, else the CPU; `cuda` picks the local rank's GPU."""
+    if spec == "auto":
+        spec = "cuda" if cuda_available() else "cpu"
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not cuda_available():
+            raise ValueError(f"device {spec!r}: no CUDA device is visible (set device: cpu or auto)")
+        index = int(spec.split(":", 1)[1]) if ":" in spec else local_rank % torch.cuda.device_count()
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {spec!r}: only {torch.cuda.device_count()} CUDA devices are visible")
+        return torch.device("cuda", index)
+    raise ValueError(f"device {spec!r}: expected auto, cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process runs: its device and its place in the (possibly 1-process) data-parallel group."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # "nccl" or "gloo" once a process group exists
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone writes tables, markers and checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def generator(self, seed: int) -> torch.Generator:
+        """A seeded generator on the run's device (CUDA sampling needs a CUDA generator)."""
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def devices_in_use(self, threads: int) -> int:
+        """What device-hours count: one GPU per rank, or the CPU cores the ranks train on."""
+        return self.world_size if self.is_cuda else self.world_size * threads
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def init_runtime(device: str = "auto") -> Runtime:
+    """Set up this process: pick its device and, under a multi-process launcher, join the process group."""
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    resolved = resolve_device(device, local_rank)
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
+    if world_size == 1:
+        return Runtime(device=resolved)
+    backend = "nccl" if resolved.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
+                                device_id=resolved if resolved.type == "cuda" else None)
+    return Runtime(device=resolved, rank=rank, world_size=world_size, local_rank=local_rank, backend=backend)
+
+
+def shutdown_runtime(runtime: Runtime) -> None:
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def reset_peak_memory(runtime: Runtime) -> None:
+    if runtime.is_cuda:
+        torch.cuda.reset_peak_memory_stats(runtime.device)
+
+
+def peak_memory_bytes(runtime: Runtime) -> float:
+    """Peak allocated device memory since the last reset; NaN on the CPU (no allocator statistics there)."""
+    if runtime.is_cuda:
+        return float(torch.cuda.max_memory_allocated(runtime.device))
+    return float("nan")

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from scaling.runtime import Runtime, init_runtime, peak_memory_bytes, resolve_device
+
+
+def test_auto_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_cuda_without_gpu_names_the_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="cuda:1.*no CUDA device"):
+        resolve_device("cuda:1")
+
+
+def test_unknown_device_is_rejected():
+    with pytest.raises(ValueError, match="expected auto, cpu, cuda"):
+        resolve_device("tpu")
+
+
+def test_single_process_without_launcher_env(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    rt = init_runtime("cpu")
+    assert (rt.rank, rt.world_size, rt.is_main, rt.distributed, rt.backend) == (0, 1, True, False, None)
+    assert rt.generator(3).device == torch.device("cpu")
+
+
+def test_devices_in_use_counts_cores_on_cpu_and_gpus_per_rank():
+    assert Runtime(torch.device("cpu"), world_size=2).devices_in_use(threads=3) == 6
+    assert Runtime(torch.device("cuda", 0), world_size=4).devices_in_use(threads=8) == 4
+    assert peak_memory_bytes(Runtime(torch.device("cpu"))) != peak_memory_bytes(Runtime(torch.device("cpu")))  # NaN
