@@ -48,12 +48,19 @@ class ModelConfig(_Section):
     precision: Literal["fp32", "bf16", "fp16", "fp32_lm_head"] = Field(
         "fp32", description="Compute dtype. bf16/fp16 keep fp32 master weights (fp16 with dynamic loss scaling); "
         "fp32_lm_head is bf16 with the LM head and logits in fp32 (ScaleRL, Khatri et al. 2025, sec. 3.2).")
-    attn_implementation: Literal["eager", "sdpa"] = Field(
-        "eager", description="Attention kernel; eager measured faster than sdpa for tiny CPU models.")
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] = Field(
+        "eager", description="Attention kernel (transformers attn_implementation): eager measured faster than sdpa for "
+        "tiny CPU models; sdpa or flash_attention_2 (FlashAttention-2, Dao 2023; needs the flash-attn package and a GPU) for real ones.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass instead of storing them (Chen et al. 2016): "
+        "less memory for ~1/3 more training FLOPs (the compute meter counts FLOPs of the passes it asked for, not the recomputation).")
 
 
 class WarmstartConfig(_Section):
-    enabled: bool = Field(True, description="Supervised warm start until the base pass rate at the sampling temperature enters the band.")
+    enabled: bool | None = Field(
+        None, description="Supervised warm start until the base pass rate at the sampling temperature enters the band. "
+        "Default: on for the built-in random-weight model, off when model.name_or_path is set (a pretrained model "
+        "already has a non-zero pass rate); set true to warm-start a pretrained model too.")
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     max_steps: int = Field(4000, ge=1)
@@ -136,7 +143,9 @@ class EvalConfig(_Section):
 class RunConfig(_Section):
     seed: int = Field(0, description="Seeds data order, sampling and the RL init; the warm start has its own seed.")
     warmstart_seed: int = Field(0, description="Seed of the base model and of the task's prompt sets; equal across a grid so every run starts identical.")
-    threads: int | None = Field(None, ge=1, description="torch threads; default: the cores given to this process.")
+    threads: int | None = Field(None, ge=1, description="torch threads on the CPU; default: the cores given to this process. Ignored on GPUs.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$",
+                        description="auto (a GPU when one is visible, else the CPU), cpu, cuda (the local rank's GPU) or cuda:N.")
     checkpoint_every: int = Field(50, ge=1, description="RL steps between checkpoints (also saved at every evaluation).")
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
@@ -147,6 +156,13 @@ class RunConfig(_Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
+    @model_validator(mode="after")
+    def _warmstart_default(self) -> "RunConfig":
+        if self.warmstart.enabled is None:  # resolved here, so the saved config and the run ID say what ran
+            object.__setattr__(self, "warmstart",
+                               self.warmstart.model_copy(update={"enabled": self.model.name_or_path is None}))
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -154,9 +170,10 @@ class RunConfig(_Section):
         return stable_hash(self.to_dict())
 
     def identity_hash(self) -> str:
-        """What a run computes: the config less the fields that only say where or with how many threads it runs."""
+        """What a run computes: the config less the fields that only say where (device) or with how many threads it runs."""
         tree = self.to_dict()
         tree["threads"] = None
+        tree["device"] = "auto"
         tree["warmstart"]["cache_dir"] = None
         return stable_hash(tree)
 

@@ -72,3 +72,17 @@ def test_check_inputs_names_missing_files(tmp_path):
     with pytest.raises(ConfigError, match="model.name_or_path: /SET/ME/model does not exist"):
         check_inputs(load_run_config(None, ["model.name_or_path=/SET/ME/model"]))
     check_inputs(load_run_config(None, ["model.name_or_path=Qwen/Qwen2.5-0.5B"]))  # a hub name is not checked here
+
+
+def test_warmstart_defaults_off_for_a_pretrained_model():
+    assert RunConfig().warmstart.enabled is True  # the random-weight built-in needs it
+    pretrained = load_run_config(None, ["model.name_or_path=Qwen/Qwen2.5-0.5B"])
+    assert pretrained.warmstart.enabled is False and pretrained.to_dict()["warmstart"]["enabled"] is False
+    assert load_run_config(None, ["model.name_or_path=Qwen/Qwen2.5-0.5B", "warmstart.enabled=true"]).warmstart.enabled
+
+
+def test_device_is_checked_and_not_part_of_the_run_identity():
+    assert load_run_config(None, ["device=cuda:1"]).identity_hash() == RunConfig().identity_hash()
+    assert load_run_config(None, ["device=cpu"]).config_hash() != RunConfig().config_hash()
+    with pytest.raises(ConfigError, match="device: .*'gpu'"):
+        load_run_config(None, ["device=gpu"])

@@ -5,7 +5,7 @@ Everything is validated here, before anything is submitted: every axis path must
 run must build. Errors are one line (`SpecError`) naming the axis, the value and the reason.
 
 A run's ID is a hash of its resolved config (every field, defaults filled in), so it does not
-depend on key order in the YAML. `threads` and `warmstart.cache_dir` are left out of the ID:
+depend on key order in the YAML. `threads`, `device` and `warmstart.cache_dir` are left out of the ID:
 they say where and how fast a run executes, not what it computes, and the executor sets them.
 """
 
@@ -23,7 +23,7 @@ from scaling.config import (ConfigError, RunConfig, build_config, check_inputs, 
                             set_dotted, stable_hash)
 
 # Fields that do not change what a run computes; kept out of the run ID (see module doc).
-_NOT_IN_ID = ("threads", "warmstart.cache_dir")
+_NOT_IN_ID = ("threads", "device", "warmstart.cache_dir")
 
 
 class SpecError(ValueError):
