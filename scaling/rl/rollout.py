@@ -7,6 +7,8 @@ temperature-scaled distribution without a second pass, and stops as soon as ever
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +39,20 @@ def encode_prompts(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.T
     return batch["input_ids"], batch["attention_mask"]
 
 
+@functools.cache
+def _cache_keyword(model_class: type) -> str:
+    """transformers 5.2x renamed `past_key_values` to `cache` (the old name warns on every call); older
+    releases only know the old name. Ask the model's own signature rather than silencing the warning."""
+    params = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def with_cache(model, cache) -> dict:
+    """The keyword arguments that hand `cache` to `model`'s forward, under the name its transformers uses."""
+    inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper forwards keywords as they are
+    return {_cache_keyword(type(inner)): cache, "use_cache": True}
+
+
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """Position ids that start at 0 on each row's first real token (a plain forward does not do this)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -48,8 +64,8 @@ class _Decoder:
     def __init__(self, model, input_ids: torch.Tensor, attention_mask: torch.Tensor, repeat: int = 1):
         self.model, self.cache = model, DynamicCache()
         pos = positions(attention_mask)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, past_key_values=self.cache,
-                       use_cache=True, logits_to_keep=1).logits[:, -1]
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos,
+                       logits_to_keep=1, **with_cache(model, self.cache)).logits[:, -1]
         if repeat > 1:  # a group's prompt is computed once and its cache shared by its G samples
             self.cache.batch_repeat_interleave(repeat)
         self.logits = logits.repeat_interleave(repeat, 0)
@@ -65,7 +81,7 @@ class _Decoder:
             self.mask = torch.cat([self.mask, torch.ones(new.shape[0], width, dtype=self.mask.dtype)], dim=1)
             pos = self.next_pos + torch.arange(width)
             self.logits = self.model(input_ids=new, attention_mask=self.mask, position_ids=pos,
-                                     past_key_values=self.cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                                     logits_to_keep=1, **with_cache(self.model, self.cache)).logits[:, -1]
             self.next_pos = self.next_pos + width
         return self.logits
 

@@ -11,7 +11,7 @@ from transformers import DynamicCache
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.losses import aggregation, k3_kl, policy_loss
-from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample, sampling_options
+from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample, sampling_options, with_cache
 from scaling.rl.state import RunState
 
 
@@ -95,7 +95,7 @@ def completion_logprobs(model, batch: Batch, rows: torch.Tensor, temperature: fl
     tokens = batch.completions.tokens[rows]
     cache = DynamicCache()
     first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
-                  past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1:]
+                  logits_to_keep=1, **with_cache(model, cache)).logits[:, -1:]
     logits = [first.repeat_interleave(group, 0)]
     width = tokens.shape[1] - 1  # the last token predicts nothing we train on
     if width > 0:
@@ -103,7 +103,7 @@ def completion_logprobs(model, batch: Batch, rows: torch.Tensor, temperature: fl
         attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
         start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
         logits.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
-                            position_ids=start + torch.arange(width), past_key_values=cache, use_cache=True).logits)
+                            position_ids=start + torch.arange(width), **with_cache(model, cache)).logits)
     if meter is not None:
         for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
             add(shape, len(groups), 0, prompt_ids.shape[1])

@@ -116,3 +116,18 @@ def test_no_interruption_when_every_row_ended_in_budget():
     out = sample(model, ids, mask, max_new_tokens=3, temperature=1.0, eos_id=tok.eos_token_id,
                  pad_id=tok.pad_token_id, interrupt_ids=[5, 6], interrupt_budget=2, greedy=True)
     assert out.forced is None and out.tokens.shape[1] == 1
+
+
+def test_sampling_and_training_passes_raise_no_deprecation_warning():
+    """The cache goes in under the keyword the installed transformers expects (`cache` since 5.2x, warning
+    on `past_key_values` every call before): normal output stays free of library deprecation warnings."""
+    import warnings
+
+    model, tok, ids, mask = _setup(["12+34=", "5+6="])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        out = sample(model, ids, mask, max_new_tokens=4, temperature=1.0, eos_id=tok.eos_token_id,
+                     pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0), repeat=2)
+        batch = Batch(ids, mask, out, torch.zeros(2, 2), torch.zeros(2, 2), [0, 1])
+        completion_logprobs(model, batch, torch.arange(4), 1.0)
