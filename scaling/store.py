@@ -220,8 +220,22 @@ def _study_runs(spec_or_dir: Any) -> list[tuple[Path, str, dict[str, Any] | None
     folder = Path(spec_or_dir)
     if (folder / "runs").is_dir():
         return [(folder / "runs" / r["run_id"], r["state"], None) for r in study_status(folder)]
+    if RunFiles(folder).config.exists():  # one run's own folder
+        return [(folder, _marker_state(folder), None)]
     runs = sorted(p for p in folder.iterdir() if (p / "config.yaml").exists()) if folder.is_dir() else []
     return [(p, _marker_state(p), None) for p in runs]
+
+
+def _combined_table(source: Any) -> pd.DataFrame | None:
+    """A results folder's combined table (`<folder>/evals.parquet` with a `run_id` column), if that is what it holds."""
+    if not isinstance(source, (str, Path)):
+        return None
+    folder = Path(source)
+    path = folder / "evals.parquet"
+    if not path.exists() or (folder / "runs").is_dir() or RunFiles(folder).config.exists():
+        return None
+    table = read_table_pinned(path)
+    return table.to_pandas() if "run_id" in table.column_names else None
 
 
 def load_evals(spec_or_dir: Any) -> pd.DataFrame:
@@ -229,8 +243,13 @@ def load_evals(spec_or_dir: Any) -> pd.DataFrame:
     then the run's resolved config flattened to dotted columns (`loss.type`, `rollout.prompts_per_step`).
 
     `spec_or_dir`: a study spec (a `Spec` or its YAML path), a study folder (with `runs/`), or a
-    folder of run folders. Runs without evaluation rows yet contribute no rows.
+    folder of run folders, or one run's folder. Runs without evaluation rows yet contribute no rows. A folder
+    that holds a combined table instead (`evals.parquet` at its top level with a `run_id` column, as the
+    committed results/ folders do) is read as it is.
     """
+    combined = _combined_table(spec_or_dir)
+    if combined is not None:
+        return combined
     tables, meta = [], []
     for run_dir, state, info in _study_runs(spec_or_dir):
         path = RunFiles(run_dir).evals
