@@ -93,23 +93,28 @@ class _Columns:
     alive: list = field(default_factory=list)
     forced: list = field(default_factory=list)
 
-    def add(self, tok, logp, alive, forced: bool, pad_id: int) -> torch.Tensor:
+    def add(self, tok, logp, alive, forced, pad_id: int) -> torch.Tensor:
+        """`forced`: a bool for the whole column, or a (B,) mask of rows whose token was written by us."""
+        forced = forced if isinstance(forced, torch.Tensor) else torch.full_like(alive, bool(forced))
         column = torch.where(alive, tok, torch.full_like(tok, pad_id))
         self.tokens.append(column)
-        self.logprobs.append(torch.where(alive & (not forced), logp, torch.zeros_like(logp)))
+        self.logprobs.append(torch.where(alive & ~forced, logp, torch.zeros_like(logp)))
         self.alive.append(alive.clone())
         self.forced.append(alive & forced)
         return column
 
 
 def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temperature: float, eos_id: int,
-            pad_id: int, generator, greedy: bool) -> torch.Tensor:
+            pad_id: int, generator, greedy: bool, forcing=None) -> torch.Tensor:
     for _ in range(steps):
         if not alive.any():
             break
         logp = torch.log_softmax(dec.next_logits().float() / temperature, dim=-1)
         tok = logp.argmax(-1) if greedy else torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
-        dec.unfed.append(cols.add(tok, logp.gather(-1, tok[:, None]).squeeze(-1), alive, False, pad_id))
+        forced = False
+        if forcing is not None:  # e.g. s1 budget forcing (scaling.infer.budget): may overwrite some rows' tokens
+            tok, forced = forcing(tok, alive)
+        dec.unfed.append(cols.add(tok, logp.gather(-1, tok[:, None]).squeeze(-1), alive, forced, pad_id))
         alive = alive & (tok != eos_id)
     return alive
 
@@ -118,14 +123,15 @@ def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temp
 def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
            temperature: float, eos_id: int, pad_id: int, generator: torch.Generator | None = None,
            greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0,
-           repeat: int = 1) -> Completions:
+           repeat: int = 1, forcing=None) -> Completions:
     """`repeat` samples for each prompt row (prompt-major), up to `max_new_tokens` each; rows still going then
     get `interrupt_ids` appended (ScaleRL's forced interruption: a phrase that closes the thinking and opens
-    the answer) and `interrupt_budget` more tokens."""
+    the answer) and `interrupt_budget` more tokens. `forcing(sampled, alive) -> (tokens, forced_mask)`, when
+    given, sees every step's sampled tokens and may replace some rows' with its own (marked forced)."""
     dec = _Decoder(model, input_ids, attention_mask, repeat)
     cols = _Columns()
     alive = torch.ones(input_ids.shape[0] * repeat, dtype=torch.bool)
-    alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy)
+    alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy, forcing)
     interrupted = bool(interrupt_ids) and bool(alive.any())
     if interrupted:
         for forced_id in interrupt_ids:
@@ -134,7 +140,7 @@ def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
         alive = _decode(dec, cols, alive, interrupt_budget, temperature, eos_id, pad_id, generator, greedy)
     return Completions(tokens=torch.stack(cols.tokens, 1), logprobs=torch.stack(cols.logprobs, 1),
                        mask=torch.stack(cols.alive, 1).float(), truncated=alive,
-                       forced=torch.stack(cols.forced, 1) if interrupted else None)
+                       forced=torch.stack(cols.forced, 1) if interrupted or forcing is not None else None)
 
 
 def sampling_options(rollout, tokenizer) -> dict:
