@@ -26,12 +26,19 @@ class _Section(BaseModel):
 
 class TaskConfig(_Section):
     name: Literal["addition", "countdown", "dataset"] = Field(
-        "addition", description="Task with a verifier: addition, countdown (TinyZero / Gandhi et al. 2024) or a JSONL/Parquet dataset of math answers.")
+        "addition", description="Task with a verifier: addition, countdown (TinyZero / Gandhi et al. 2024) or a dataset of math answers.")
     digits: int = Field(3, ge=1, le=12, description="addition: digits per operand (zero-padded, written least-significant first).")
     numbers: int = Field(3, ge=2, le=6, description="countdown: how many numbers are given.")
     max_number: int = Field(20, ge=2, description="countdown: largest number drawn.")
-    path: str | None = Field(None, description="dataset: a .jsonl or .parquet file with `prompt` and `answer` columns.")
-    val_path: str | None = Field(None, description="dataset: held-out file; default is a split of `path`.")
+    path: str | None = Field(None, description="dataset: a .jsonl, .parquet or .csv file, or a folder saved by HF datasets (save_to_disk).")
+    val_path: str | None = Field(None, description="dataset: held-out file or folder; default is a seeded split of `path`.")
+    prompt_field: str = Field("prompt", min_length=1, description="dataset: column holding the question (GSM8K, MATH: 'question', 'problem').")
+    answer_field: str = Field("answer", min_length=1, description="dataset: column holding the answer, or a whole solution "
+                              "ending in \\boxed{} (MATH) or '#### 42' (GSM8K), whose final answer is then the reference.")
+    answer_format: Literal["auto", "boxed", "gsm8k", "answer_is", "last_number", "whole"] = Field(
+        "auto", description="dataset: where a completion's final answer is: \\boxed{} (MATH, Hendrycks et al. "
+        "2021), '#### 42' (GSM8K, Cobbe et al. 2021), 'the answer is ...' (Minerva, Lewkowycz et al. 2022), the last "
+        "number, the whole completion; auto tries them in that order (see scaling/tasks/answers.py).")
     train_size: int = Field(20000, ge=1, description="Training prompts (generated tasks); dataset tasks use every row.")
     val_size: int = Field(1000, ge=1, description="Held-out prompts for evaluation, disjoint from training; 1000 x k=4 gives a standard error of ~0.01 on the mean pass rate (measured).")
 
@@ -293,7 +300,7 @@ def check_inputs(config: RunConfig) -> None:
     files = []
     if config.task.name == "dataset":
         if config.task.path is None:
-            raise ConfigError("task.path: the dataset task needs a file (JSONL or Parquet with prompt, answer)")
+            raise ConfigError("task.path: the dataset task needs a file or folder (JSONL, Parquet, CSV or a saved HF dataset)")
         files += [("task.path", config.task.path), ("task.val_path", config.task.val_path)]
     if config.model.name_or_path and _looks_local(config.model.name_or_path):
         files.append(("model.name_or_path", config.model.name_or_path))

@@ -54,6 +54,11 @@ class Addition:
     def score(self, example: Example, completion: str) -> float:
         return 1.0 if completion.strip() == example.answer else 0.0
 
+    def extract_answer(self, completion: str) -> str | None:
+        """The digits as written (reversed, zero-padded): the score compares exactly this string."""
+        text = completion.strip()
+        return text if text.isascii() and text.isdigit() else None
+
 
 @register_task("addition")
 def _build(config, seed: int) -> Addition:

@@ -26,6 +26,14 @@ class Task(Protocol):
         """Reward of one completion (EOS and everything after it already removed)."""
         ...
 
+    def extract_answer(self, completion: str) -> str | None:
+        """The completion's final answer in canonical form, or None when it states none.
+
+        Two completions with equal extracted answers give the same answer, so a majority vote (maj@k) compares
+        these strings; score the vote by scoring one completion that gave the winning answer.
+        """
+        ...
+
 
 TaskFactory = Callable[..., Task]
 _REGISTRY: dict[str, TaskFactory] = {}

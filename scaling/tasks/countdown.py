@@ -226,6 +226,15 @@ class Countdown:
         numbers, target = parse_prompt(example.prompt)
         return check(numbers, target, completion)
 
+    def extract_answer(self, completion: str) -> str | None:
+        """The expression's exact value ("16", "8/3"), so different expressions reaching the same number are one
+        vote; None when it does not parse. Which numbers it used is the verifier's business, not the answer's."""
+        try:
+            value, _ = evaluate(completion)
+        except ValueError:
+            return None
+        return str(value)
+
 
 @register_task("countdown")
 def _build(config, seed: int) -> Countdown:

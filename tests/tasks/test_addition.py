@@ -57,3 +57,12 @@ def test_unknown_task_name_is_a_clear_error():
     assert {"addition", "countdown", "dataset"} <= set(task_names())
     with pytest.raises(ValueError, match=r"task.name: unknown task 'sorting' \(known: addition, countdown, dataset"):
         make_task(SimpleNamespace(name="sorting"), seed=0)
+
+
+def test_extract_answer_is_the_digits_the_score_compares():
+    task = Addition(digits=2, train_size=10, val_size=2, seed=0)
+    example = make_example(12, 34, 2)
+    assert task.extract_answer(" " + example.answer + " ") == example.answer == "640"
+    assert task.extract_answer("64a") is None and task.extract_answer("") is None and task.extract_answer("６") is None
+    for completion in ("640", "641", "x"):  # equal extracted answers <=> equal scores against the reference
+        assert (task.extract_answer(completion) == example.answer) == (task.score(example, completion) == 1.0)

@@ -137,3 +137,11 @@ def test_too_small_problem_space_is_a_clear_error():
 def test_malformed_prompt_is_rejected():
     with pytest.raises(ValueError, match="not a countdown prompt"):
         parse_prompt("3+5=")
+
+
+def test_extract_answer_is_the_exact_value():
+    task = Countdown(numbers=3, max_number=20, train_size=5, val_size=1, seed=0)
+    assert task.extract_answer("(3+5)*2") == task.extract_answer("2*(5+3) ") == "16"  # one vote per value
+    assert task.extract_answer("8/3*6") == "16" and task.extract_answer("8/3") == "8/3"
+    assert task.extract_answer("3+") is None and task.extract_answer("") is None
+    assert task.extract_answer("1/0") is None and task.extract_answer("9" * 300) is None

@@ -1,4 +1,4 @@
-"""The dataset task: JSONL/Parquet reading, errors naming file and line, splits, and answer matching."""
+"""The dataset task: JSONL/Parquet/CSV/saved-HF reading, errors naming file, row and column, splits, scoring."""
 
 import json
 import re
@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 from scaling.config import TaskConfig
-from scaling.tasks import dataset, make_task
+from scaling.tasks import make_task
 from scaling.tasks.base import Example
-from scaling.tasks.dataset import Dataset, fallback_equal, normalize, read_rows
+from scaling.tasks import answers
+from scaling.tasks.dataset import Dataset
+from scaling.tasks.files import read_rows
 
 ROWS = [{"prompt": f"What is {i}+{i}?", "answer": str(2 * i)} for i in range(40)]
 
@@ -25,8 +27,8 @@ def _parquet(path, rows):
     return path
 
 
-def _task(path, seed=0, val_path=None, val_size=10) -> Dataset:
-    config = TaskConfig(name="dataset", path=str(path), val_path=val_path and str(val_path), val_size=val_size)
+def _task(path, seed=0, val_path=None, val_size=10, **fields) -> Dataset:
+    config = TaskConfig(name="dataset", path=str(path), val_path=val_path and str(val_path), val_size=val_size, **fields)
     return make_task(config, seed)
 
 
@@ -83,9 +85,6 @@ def _error(tmp_path, name, text):
     ('{"prompt": "a", "answer": "1"}\n\n["b", "2"]\n', r"d\.jsonl:3: expected a JSON object, got list"),
     ('{"prompt": "a", "answer": "1"}\n{"prompt": "b"}\n', r"d\.jsonl:2: missing column 'answer'"),
     ('{"prompt": "a", "answer": null}\n', r"d\.jsonl:1: missing column 'answer'"),
-    ('{"prompt": "a", "answer": "1"}\n{"prompt": "\u03c0 r^2", "answer": "2"}\n',
-     r"d\.jsonl:2: column 'prompt' has non-printable-ASCII character .* \(U\+03C0\)"),
-    ('{"prompt": "a\\nb", "answer": "1"}\n', r"d\.jsonl:1: column 'prompt' has non-printable-ASCII character '\\n' \(U\+000A\)"),
     ('{"prompt": "a", "answer": ["1"]}\n', r"d\.jsonl:1: column 'answer' must be a string or number, got list"),
     ('{"prompt": "  ", "answer": "1"}\n', r"d\.jsonl:1: column 'prompt' is empty"),
     ("", r"d\.jsonl: no rows"),
@@ -104,7 +103,7 @@ def test_invalid_utf8_names_the_line(tmp_path):
 
 def test_parquet_errors_name_file_and_row(tmp_path):
     missing = _parquet(tmp_path / "m.parquet", [{"prompt": "a", "question": "1"}])
-    with pytest.raises(ValueError, match=r"m\.parquet: missing column 'answer'"):
+    with pytest.raises(ValueError, match=r"m\.parquet: missing column 'answer' \(columns: prompt, question; set task"):
         read_rows(missing)
     nulls = _parquet(tmp_path / "n.parquet", [{"prompt": "a", "answer": "1"}, {"prompt": None, "answer": "2"}])
     with pytest.raises(ValueError, match=r"n\.parquet: row 2: missing column 'prompt'"):
@@ -119,8 +118,8 @@ def test_parquet_errors_name_file_and_row(tmp_path):
 
 
 def test_file_level_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"d\.csv: unknown file type '\.csv'"):
-        read_rows(tmp_path / "d.csv")
+    with pytest.raises(ValueError, match=r"d\.tsv: unknown file type '\.tsv'"):
+        read_rows(tmp_path / "d.tsv")
     with pytest.raises(ValueError, match=r"nope\.jsonl: no such file"):
         read_rows(tmp_path / "nope.jsonl")
     with pytest.raises(ValueError, match="task.path"):
@@ -132,13 +131,76 @@ def test_file_level_errors(tmp_path):
         _task(path, val_path=path)
 
 
-# ---------------------------------------------------------------- answer matching (fallback path)
+# ---------------------------------------------------------------- datasets as they are
+
+LATEX = [{"problem": f"Let $x = {i}$.\nCompute $\\frac{{x}}{{2}}$ — ünïcode π.", "solution": f"So \\boxed{{\\frac{{{i}}}{{2}}}}"}
+         for i in range(1, 13)]
 
 
-@pytest.fixture
-def no_math_verify(monkeypatch):
-    monkeypatch.setattr(dataset, "_mv_parse", None)
-    monkeypatch.setattr(dataset, "_mv_verify", None)
+def test_unicode_newlines_and_configured_columns_are_kept(tmp_path):
+    task = _task(_jsonl(tmp_path / "d.jsonl", LATEX), val_size=2, prompt_field="problem", answer_field="solution")
+    example = task.train_examples()[0]
+    assert "\n" in example.prompt and "π" in example.prompt and "—" in example.prompt
+    assert example.answer.startswith("\\frac{") and example.demonstration.startswith("So \\boxed")
+    assert example.meta["fields"] == ("problem", "solution")
+
+
+def test_csv_rows_and_errors(tmp_path):
+    pd.DataFrame(LATEX).to_csv(tmp_path / "d.csv", index=False)
+    rows = read_rows(tmp_path / "d.csv", "problem", "solution")
+    assert rows == [(r["problem"], r["solution"]) for r in LATEX]
+    (tmp_path / "bad.csv").write_text('problem,solution\n"a",1\n"b",\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.csv: row 2: missing column 'solution'"):
+        read_rows(tmp_path / "bad.csv", "problem", "solution")
+    with pytest.raises(ValueError, match=r"bad\.csv: missing column 'prompt' \(columns: problem, solution"):
+        read_rows(tmp_path / "bad.csv")
+    (tmp_path / "latin.csv").write_bytes(b"prompt,answer\n\xe9,1\n")
+    with pytest.raises(ValueError, match=r"latin\.csv: not UTF-8"):
+        read_rows(tmp_path / "latin.csv")
+
+
+def test_gsm8k_style_solutions_score_on_their_final_answer(tmp_path):
+    rows = [{"question": f"Q{i}: how many?", "answer": f"{i}+{i}={2 * i}\n#### {2 * i}"} for i in range(10)]
+    task = _task(_jsonl(tmp_path / "g.jsonl", rows), val_size=2, prompt_field="question")
+    example = next(e for e in task.train_examples() if e.answer != "0")
+    assert example.answer == str(2 * int(example.prompt[1]))
+    assert task.score(example, example.demonstration) == 1.0  # the warm start's target scores
+    assert task.score(example, f"I think it is {example.answer}") == 1.0  # auto: the last number
+    whole = _task(_jsonl(tmp_path / "g.jsonl", rows), val_size=2, prompt_field="question", answer_format="whole")
+    assert whole.score(example, f"I think it is {example.answer}") == 0.0
+
+
+def test_saved_hf_dataset_folders(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(LATEX[:10]),
+                                   "test": datasets.Dataset.from_list(LATEX[10:])})
+    splits.save_to_disk(str(tmp_path / "math"))
+    task = _task(tmp_path / "math" / "train", val_path=tmp_path / "math" / "test", prompt_field="problem",
+                 answer_field="solution")
+    assert [e.prompt for e in task.val_examples()] == [r["problem"] for r in LATEX[10:]]
+    assert len(task.train_examples()) == 10
+    with pytest.raises(ValueError, match=r"math: a DatasetDict with splits test, train; point task.path"):
+        read_rows(tmp_path / "math")
+    with pytest.raises(ValueError, match=r"math/train: missing column 'prompt' \(columns: problem, solution"):
+        read_rows(tmp_path / "math" / "train")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty: not a folder saved by HF datasets"):
+        read_rows(tmp_path / "empty")
+
+
+def test_saved_folder_without_datasets_installed_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ValueError, match=r"folder: a folder saved by HF datasets needs the `datasets` package"):
+        read_rows(tmp_path / "folder")
 
 
 @pytest.fixture
@@ -146,61 +208,20 @@ def task(tmp_path):
     return _task(_jsonl(tmp_path / "d.jsonl", ROWS))
 
 
-@pytest.mark.parametrize("answer,completion", [
-    ("42", "42"), ("42", " 42 "), ("42", "42."), ("42", "$42$"), ("42", "\\boxed{42}"),
-    ("42", "The answer is $\\boxed{42}$."), ("0.5", "1/2"), ("1/2", "0.50"), ("1/2", "\\frac{1}{2}"),
-    ("\\dfrac{3}{4}", "0.75"), ("-3", "-3.0"), ("1,000", "1000"), ("1000", "1,000"),
-    ("x+1", "x + 1"), ("\\sqrt{2}", "$\\sqrt{2}$"), ("(1,2)", "\\left(1, 2\\right)"),
-    ("\\boxed{\\frac{a}{b}}", "\\frac{a}{b}"), ("7", "\\(7\\)"), ("10", "\\boxed{10}"),
+@pytest.mark.parametrize("completion,expected", [
+    ("42", 1.0), (" 42. ", 1.0), ("\\boxed{42}", 1.0), ("The answer is $\\boxed{42}$.", 1.0), ("#### 42", 1.0),
+    ("so the answer is 42.", 1.0), ("I got 41 then 42", 1.0), ("\\boxed{41} 42", 0.0), ("4 2 0", 0.0),
+    ("", 0.0), ("no idea", 0.0), ("42 then 43", 0.0),
 ])
-def test_equivalent_answers_match(no_math_verify, task, answer, completion):
-    assert task.score(Example(prompt="q", answer=answer, demonstration=answer), completion) == 1.0
+def test_score_extracts_the_final_answer(task, completion, expected):
+    assert task.score(Example(prompt="q", answer="42"), completion) == expected
 
 
-@pytest.mark.parametrize("answer,completion", [
-    ("42", "43"), ("42", ""), ("42", "   "), ("42", "4 2 0"), ("42", "\\boxed{41} 42"), ("0.5", "0.51"),
-    ("1/2", "2/1"), ("1,2", "12"), ("x+1", "x-1"), ("42", "1e99999999"), ("1/0", "1/0.0"), ("3", "\\boxed{3"),
-    ("42", "__import__('os')"),
-])
-def test_different_answers_do_not_match(no_math_verify, task, answer, completion):
-    assert not fallback_equal(answer, completion)
-    assert task.score(Example(prompt="q", answer=answer), completion) == 0.0
-
-
-def test_normalize_details():
-    assert normalize("The answer is \\boxed{\\frac{1}{2}}.") == "1/2"
-    assert normalize("\\boxed{\\{1, 2\\}}") == "\\{1,2\\}"  # nested braces survive box extraction
-    assert normalize("$$3$$") == "3"
-
-
-def test_math_verify_is_consulted_only_after_the_fallback_fails(monkeypatch):
-    calls = []
-
-    def fake_parse(text):
-        calls.append(text)
-        if text == "boom":
-            raise TimeoutError("math-verify timed out")
-        return [text.strip("$")]
-
-    monkeypatch.setattr(dataset, "_mv_parse", fake_parse)
-    monkeypatch.setattr(dataset, "_mv_verify", lambda gold, pred: {gold[0], pred[0]} == {"\\pi", "pi"})
-    assert dataset.answers_match("42", "42") and calls == []         # fallback decides, no parse
-    assert dataset.answers_match("\\pi", "pi") and calls == ["$\\pi$", "$pi$"]  # bare text wrapped
-    assert not dataset.answers_match("\\pi", "3")
-    assert not dataset.answers_match("\\pi", "boom")                 # its errors score 0, never raise
-
-
-def test_bare_answers_are_read_as_whole_expressions():
-    # Bare, math-verify would extract only the number from "1+x" and match the answer "1".
-    assert dataset._as_math(" 1+x ") == "$1+x$"
-    assert dataset._as_math("so \\boxed{2}") == "so \\boxed{2}"
-    assert dataset._as_math("$y$") == "$y$"
-
-
-@pytest.mark.parametrize("answer,completion,expected", [
-    ("\\sqrt{2}", "2^{1/2}", True), ("x+1", "1+x", True), ("1/2", "\\boxed{\\frac{2}{4}}", True),
-    ("1", "1+x", False), ("2", "2^{1/2}", False), ("42", "i think 42", False), ("42", "__import__('os')", False),
-])
-def test_real_math_verify_when_installed(answer, completion, expected):
-    pytest.importorskip("math_verify")
-    assert dataset.answers_match(answer, completion) is expected
+def test_extract_answer_is_canonical_and_agrees_with_score(task, monkeypatch):
+    monkeypatch.setattr(answers, "_mv_parse", None)
+    monkeypatch.setattr(answers, "_mv_verify", None)
+    example = Example(prompt="q", answer="1/2")
+    votes = ["\\boxed{\\frac{1}{2}}", "the answer is 0.5", "1/2", "#### 0.50", "2/3", "nothing"]
+    assert [task.extract_answer(c) for c in votes] == ["1/2", "1/2", "1/2", "1/2", "2/3", None]
+    for completion in votes:
+        assert (task.extract_answer(completion) == "1/2") == (task.score(example, completion) == 1.0)
