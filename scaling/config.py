@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -103,9 +103,11 @@ class LossConfig(_Section):
     type: Literal["grpo", "dapo", "gspo", "cispo"] = Field(
         "grpo", description="Policy loss: grpo (PPO-clip, Shao et al. 2024), dapo (clip-higher, Yu et al. 2025), "
         "gspo (sequence ratio, Zheng et al. 2025), cispo (clipped IS-weight, MiniMax 2025; ScaleRL).")
-    aggregation: Literal["token_mean", "sample_mean", "prompt_mean", "constant"] = Field(
-        "token_mean", description="token_mean over the batch (DAPO), sample_mean (GRPO's 1/|o_i|), prompt_mean "
-        "(ScaleRL), constant = sum / (batch x max_new_tokens) (Dr.GRPO, Liu et al. 2025).")
+    aggregation: Literal["token_mean", "sample_mean", "prompt_mean", "constant"] | None = Field(
+        None, description="token_mean over the batch (DAPO), sample_mean (GRPO's 1/|o_i|; with gspo the paper's "
+        "sequence-level mean), prompt_mean (ScaleRL; CISPO's per-prompt token normalisation, MiniMax 2025), "
+        "constant = sum / (batch x generation budget) (Dr.GRPO, Liu et al. 2025). None: the loss type's own paper: "
+        "grpo sample_mean, gspo sample_mean, dapo token_mean, cispo prompt_mean.")
     adv_norm: Literal["group", "batch", "none"] = Field(
         "group", description="Divide (reward - group mean) by the group std (GRPO), the batch std (ScaleRL), or nothing (Dr.GRPO).")
     eps_low: float | None = Field(
@@ -121,8 +123,14 @@ class LossConfig(_Section):
 
 class OptimConfig(_Section):
     lr: float = Field(3e-4, gt=0, description="AdamW learning rate; 3e-4 suits the tiny default (ScaleRL: 5e-7 at 8B scale).")
-    warmup_steps: int = Field(50, ge=0, description="Linear warm-up, then constant (ScaleRL: 100).")
-    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up over this many RL steps (not optimizer updates), "
+                              "then the schedule (ScaleRL: 100).")
+    schedule: Literal["constant", "cosine", "linear"] = Field(
+        "constant", description="Learning rate after warm-up: constant (ScaleRL, Khatri et al. 2025), or cosine "
+        "(Loshchilov & Hutter 2017) / linear decay to lr x min_lr_ratio at train.steps.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine/linear: final lr as a fraction of lr.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay on matmul weights only; norms, "
+                                "biases and embeddings are not decayed (standard practice; ScaleRL: 0.01).")
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.99, ge=0, lt=1)
     adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon (ScaleRL: 1e-15).")
@@ -132,12 +140,25 @@ class OptimConfig(_Section):
 class TrainConfig(_Section):
     steps: int = Field(600, ge=1, description="RL steps (each step is one sampled batch, train.updates_per_batch optimizer updates).")
     updates_per_batch: int = Field(1, ge=1, description="Optimizer updates per sampled batch via minibatches (PPO off-policy; TRL num_iterations x steps).")
-    filter_zero_variance: bool = Field(False, description="Drop groups whose rewards are all equal (DAPO dynamic sampling; ScaleRL).")
-    no_positive_resampling: bool = Field(False, description="Retire prompts whose running pass rate reaches `retire_at` (ScaleRL).")
-    retire_at: float = Field(0.9, gt=0, le=1, description="Running pass rate at which a prompt is retired (ScaleRL: 0.9).")
+    filter_zero_variance: Literal["none", "drop", "refill"] = Field(
+        "none", description="Groups whose rewards are all equal carry no signal: none trains on them (zero advantage), "
+        "drop leaves them out and trains on a smaller batch (ScaleRL, Khatri et al. 2025), refill samples more "
+        "prompts until prompts_per_step groups vary (DAPO dynamic sampling, Yu et al. 2025; extra sampling is "
+        "counted as compute). YAML true/false mean drop/none.")
+    refill_max_rounds: int = Field(10, ge=1, description="refill: at most this many sampling rounds per step, the first "
+                                   "included (DAPO's max_num_gen_batches); then train on the groups gathered.")
+    no_positive_resampling: bool = Field(False, description="Retire for good every prompt whose pass rate in the batch "
+                                         "reaches `retire_at` (ScaleRL).")
+    retire_at: float = Field(0.9, gt=0, le=1, description="Pass rate within a prompt's group at which it is retired (ScaleRL: 0.9).")
     track_kl: bool = Field(True, description="Keep a frozen copy of the initial policy to log KL to it on evaluation steps "
                            "(monitoring only; turn off for large models). kl_beta > 0 keeps the copy regardless.")
     pipeline_k: int = Field(0, ge=0, description="PipelineRL-k (ScaleRL): sampler weights at most k steps stale; 0 is the synchronous loop.")
+
+    @field_validator("filter_zero_variance", mode="before")
+    @classmethod
+    def _legacy_bool(cls, value):
+        # Configs written before drop/refill existed said true (drop) or false (none).
+        return {True: "drop", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
 class EvalConfig(_Section):

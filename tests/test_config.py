@@ -31,7 +31,15 @@ def test_bad_choice_is_rejected():
 
 def test_overrides_parse_yaml_scalars():
     cfg = load_run_config(None, ["seed=3", "loss.tis_cap=2.5", "train.filter_zero_variance=true"])
-    assert cfg.seed == 3 and cfg.loss.tis_cap == 2.5 and cfg.train.filter_zero_variance is True
+    assert cfg.seed == 3 and cfg.loss.tis_cap == 2.5 and cfg.train.filter_zero_variance == "drop"
+
+
+def test_filter_zero_variance_modes_and_legacy_booleans():
+    # Before drop/refill existed the field was a bool: true meant ScaleRL's drop, false no filtering.
+    assert load_run_config(None, ["train.filter_zero_variance=false"]).train.filter_zero_variance == "none"
+    assert load_run_config(None, ["train.filter_zero_variance=refill"]).train.filter_zero_variance == "refill"
+    with pytest.raises(ConfigError, match="train.filter_zero_variance"):
+        load_run_config(None, ["train.filter_zero_variance=maybe"])
 
 
 def test_override_unknown_path_and_malformed():

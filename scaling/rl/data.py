@@ -13,9 +13,6 @@ class PromptPool:
         self.active = np.ones(size, dtype=bool)
         self.order = np.empty(0, dtype=np.int64)
         self.cursor = 0
-        # Running pass rate per prompt over every time it was sampled (no-positive-resampling).
-        self.successes = np.zeros(size, dtype=np.float64)
-        self.attempts = np.zeros(size, dtype=np.int64)
 
     @property
     def remaining(self) -> int:
@@ -51,23 +48,22 @@ class PromptPool:
         self.active[indices] = False
 
     def record(self, indices: list[int], successes: list[float], attempts: int, retire_at: float | None) -> list[int]:
-        """Add a batch's results to the running pass rates; retire prompts whose rate reached `retire_at`."""
-        self.successes[indices] += successes
-        self.attempts[indices] += attempts
+        """No-positive-resampling (ScaleRL): retire the prompts whose pass rate in this batch reached `retire_at`.
+
+        The rate is this sampling's alone, not a lifetime average: a prompt the policy now solves retires
+        even if it failed every earlier epoch."""
         if retire_at is None:
             return []
-        solved = [i for i in indices if self.successes[i] / self.attempts[i] >= retire_at]
+        solved = [i for i, s in zip(indices, successes) if s / attempts >= retire_at]
         self.retire(solved)
         return solved
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "active": self.active.copy(),
-                "order": self.order.copy(), "cursor": self.cursor,
-                "successes": self.successes.copy(), "attempts": self.attempts.copy()}
+                "order": self.order.copy(), "cursor": self.cursor}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         # Copies: retire() and draw() change these in place, and the saved dict must stay as it was saved.
         self.active, self.order = state["active"].copy(), state["order"].copy()
         self.cursor = state["cursor"]
-        self.successes, self.attempts = state["successes"].copy(), state["attempts"].copy()

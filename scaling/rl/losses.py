@@ -8,7 +8,11 @@ with `logp`/`old_logp`/`mask` of shape (B, T), `advantages` of shape (B,), `cfg`
 `per_token_loss` is (B, T); `clipped` is a (B, T) bool tensor of tokens where the clip (or cap)
 was active. An aggregation turns the per-token loss into the scalar that is differentiated:
 
-    aggregate(per_token_loss, mask, group_ids, max_new_tokens) -> scalar
+    aggregate(per_token_loss, mask, group_ids, budget) -> scalar
+
+`budget` is the longest a completion can be (max_new_tokens, plus the forced-interruption tokens
+and their budget when interruption is on); only `constant` uses it. Each loss type aggregates as
+its paper does unless `loss.aggregation` says otherwise (`aggregation_for`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,18 @@ AGGREGATIONS: dict[str, AggregateFn] = {}
 # Clip ranges when the config leaves them unset: GRPO/PPO 0.2, DAPO clip-higher 0.2/0.28 (Yu et al.
 # 2025), GSPO 3e-4/4e-4 (Zheng et al. 2025: sequence ratios sit much closer to 1 than token ratios).
 DEFAULT_CLIP = {"grpo": (0.2, 0.2), "dapo": (0.2, 0.28), "gspo": (3e-4, 4e-4)}
+
+
+# Aggregation when the config leaves it unset: each loss's own paper. GRPO (Shao et al. 2024) averages each
+# completion's tokens, then completions (1/G sum_i 1/|o_i|); GSPO (Zheng et al. 2025) is an objective over
+# sequences, 1/G sum_i of the sequence term, which for our per-token form is the same sample mean; DAPO
+# (Yu et al. 2025) averages over every token of the batch; CISPO (MiniMax 2025) normalises by the tokens of
+# each prompt's group, which over a batch is ScaleRL's prompt-level average.
+DEFAULT_AGGREGATION = {"grpo": "sample_mean", "gspo": "sample_mean", "dapo": "token_mean", "cispo": "prompt_mean"}
+
+
+def aggregation_for(cfg) -> str:
+    return cfg.aggregation if cfg.aggregation is not None else DEFAULT_AGGREGATION[cfg.type]
 
 
 def clip_range(cfg) -> tuple[float, float]:
@@ -91,20 +107,20 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 @register(AGGREGATIONS, "token_mean")
-def token_mean(loss, mask, group_ids, max_new_tokens):
+def token_mean(loss, mask, group_ids, budget):
     """Mean over every loss token of the batch (DAPO): long completions weigh more."""
     return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
 @register(AGGREGATIONS, "sample_mean")
-def sample_mean(loss, mask, group_ids, max_new_tokens):
+def sample_mean(loss, mask, group_ids, budget):
     """Mean over completions of each completion's token mean (GRPO's 1/|o_i|)."""
     per_sample = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
     return per_sample.mean()
 
 
 @register(AGGREGATIONS, "prompt_mean")
-def prompt_mean(loss, mask, group_ids, max_new_tokens):
+def prompt_mean(loss, mask, group_ids, budget):
     """Token mean within each prompt's group, then mean over prompts (ScaleRL's prompt-level average)."""
     groups = torch.unique(group_ids, return_inverse=True)[1].to(loss.device)
     count = int(groups.max()) + 1
@@ -114,9 +130,12 @@ def prompt_mean(loss, mask, group_ids, max_new_tokens):
 
 
 @register(AGGREGATIONS, "constant")
-def constant_norm(loss, mask, group_ids, max_new_tokens):
-    """Sum divided by batch x generation budget, a constant (Dr.GRPO, Liu et al. 2025): no length bias."""
-    return (loss * mask).sum() / (loss.shape[0] * max_new_tokens)
+def constant_norm(loss, mask, group_ids, budget):
+    """Sum divided by batch x generation budget, a constant (Dr.GRPO, Liu et al. 2025): no length bias.
+
+    `budget` must bound every completion's length (forced interruption included), or a long completion
+    would weigh more than a full one and the "constant" would not normalise."""
+    return (loss * mask).sum() / (loss.shape[0] * budget)
 
 
 def policy_loss(name: str) -> LossFn:

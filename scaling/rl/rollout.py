@@ -151,6 +151,14 @@ def sampling_options(rollout, tokenizer) -> dict:
             "interrupt_ids": interrupt, "interrupt_budget": rollout.interrupt_budget}
 
 
+def completion_budget(rollout, tokenizer) -> int:
+    """The longest a completion can be: the budget, plus the forced interruption and its own budget."""
+    if not rollout.interrupt_text:
+        return rollout.max_new_tokens
+    forced = len(tokenizer.encode(rollout.interrupt_text, add_special_tokens=False))
+    return rollout.max_new_tokens + forced + rollout.interrupt_budget
+
+
 def decode(tokenizer, completions: Completions) -> list[str]:
     """Completion texts with EOS and padding removed."""
     texts = []

@@ -12,6 +12,7 @@ from scaling.config import RunConfig
 from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
 from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
+from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
 from scaling.runtime import cores_available
 from scaling.tasks import make_task
@@ -57,10 +58,6 @@ class RunState:
         self.meter = ComputeMeter(**state["meter"])
 
 
-def _warmup_then_constant(warmup: int):
-    return lambda update: min(1.0, (update + 1) / warmup) if warmup > 0 else 1.0
-
-
 def build_state(config: RunConfig) -> RunState:
     base = ensure_base_model(config) if config.warmstart.enabled else None
     model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
@@ -70,9 +67,9 @@ def build_state(config: RunConfig) -> RunState:
     master = MasterWeights(model)
     opt = config.optim
     # fused: one kernel for all parameters; torch's default per-tensor loop cost ~10 ms a step on CPU here.
-    optimizer = torch.optim.AdamW(master.master, lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.adam_eps,
-                                  weight_decay=opt.weight_decay, fused=True)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_constant(opt.warmup_steps))
+    optimizer = torch.optim.AdamW(param_groups(model, master.master, opt.weight_decay), lr=opt.lr,
+                                  betas=(opt.beta1, opt.beta2), eps=opt.adam_eps, fused=True)
+    scheduler = make_scheduler(optimizer, opt, config.train.steps)
     scaler = torch.amp.GradScaler("cpu") if config.model.precision == "fp16" else None
     reference = None
     if config.loss.kl_beta > 0 or config.train.track_kl:

@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+import warnings
 
 import torch
 from transformers import DynamicCache
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
-from scaling.rl.losses import aggregation, k3_kl, policy_loss
-from scaling.rl.rollout import Completions, decode, encode_prompts, positions, sample, sampling_options, with_cache
+from scaling.rl.batch import Batch, join_batches, select_groups
+from scaling.rl.losses import aggregation, aggregation_for, k3_kl, policy_loss
+from scaling.rl.rollout import (Completions, completion_budget, decode, encode_prompts, positions, sample,
+                                sampling_options, with_cache)
 from scaling.rl.state import RunState
 
 
-@dataclass
-class Batch:
-    """A scored group batch: completion rows are prompt-major, G per prompt; prompts are stored once per group."""
-    prompt_ids: torch.Tensor     # (P, L) left-padded
-    prompt_mask: torch.Tensor
-    completions: Completions
-    rewards: torch.Tensor        # (P, G) task rewards
-    shaped: torch.Tensor         # (P, G) rewards after length shaping
-    pool_indices: list[int]
+def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget: int, buffer: int) -> torch.Tensor:
+    """DAPO (Yu et al. 2025, eq. 13): 0 up to budget-buffer, then linear down to -1 at the budget, -1 beyond it.
 
-    @property
-    def groups(self) -> int:
-        return self.rewards.shape[0]
-
-
-def soft_overlong_penalty(lengths: torch.Tensor, budget: int, buffer: int) -> torch.Tensor:
-    """DAPO (Yu et al. 2025, eq. 13): 0 up to budget-buffer, then linear down to -1 at the budget."""
+    "Beyond the budget" is a completion cut without EOS (`truncated`): with no buffer, one that ends with EOS
+    exactly at the budget is within it and is not penalised."""
     if buffer == 0:
-        return torch.where(lengths >= budget, -1.0, 0.0)
-    return ((budget - buffer - lengths) / buffer).clamp(-1.0, 0.0)
+        return torch.where(truncated, -1.0, 0.0)
+    return torch.where(truncated, -1.0, ((budget - buffer - lengths) / buffer).clamp(-1.0, 0.0))
 
 
 def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
@@ -71,7 +61,8 @@ def collect(state: RunState) -> tuple[Batch, int]:
     rewards = rewards.view(len(examples), group)
     shaped = rewards
     if cfg.rollout.overlong == "soft_penalty":
-        penalty = soft_overlong_penalty(out.lengths, cfg.rollout.max_new_tokens, cfg.rollout.overlong_buffer)
+        penalty = soft_overlong_penalty(out.lengths, out.truncated, cfg.rollout.max_new_tokens,
+                                        cfg.rollout.overlong_buffer)
         shaped = rewards + penalty.view_as(rewards)
     meter = state.meter
     meter.add_forward(state.shape, ids.shape[0], 0, ids.shape[1])  # prefill, once per prompt
@@ -139,7 +130,8 @@ def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.
         kl = k3_kl(logp, _select(ref_all, tokens))
         per_token = per_token + cfg.loss.kl_beta * kl
         stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
-    loss = aggregation(cfg.loss.aggregation)(per_token, mask, group_ids[rows], cfg.rollout.max_new_tokens)
+    loss = aggregation(aggregation_for(cfg.loss))(per_token, mask, group_ids[rows],
+                                                  completion_budget(cfg.rollout, state.tokenizer))
     if not torch.isfinite(loss):
         raise FloatingPointError(f"non-finite loss ({loss.item()}) at step {state.meter.step + 1}")
     grad_norm = optimizer_step(state, loss)
@@ -163,14 +155,10 @@ def optimizer_step(state: RunState, loss: torch.Tensor) -> float:
     if not math.isfinite(grad_norm) and state.scaler is None:
         raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")
     if state.scaler:
-        scale = state.scaler.get_scale()
         state.scaler.step(state.optimizer)  # skips the update on inf/NaN and lowers the scale
         state.scaler.update()
-        if state.scaler.get_scale() >= scale:  # a skipped update does not advance the warm-up
-            state.scheduler.step()
     else:
         state.optimizer.step()
-        state.scheduler.step()
     state.master.master_to_model()
     return grad_norm
 
@@ -191,35 +179,75 @@ def _policy_before_update(state: RunState, batch: Batch, parts: list[torch.Tenso
     return None
 
 
+def _collect_recorded(state: RunState) -> tuple[Batch, int, torch.Tensor]:
+    """A batch, its lag and its zero-variance groups; its pass rates go to no-positive-resampling."""
+    cfg = state.config
+    batch, lag = collect(state)
+    state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), cfg.rollout.generations_per_prompt,
+                      cfg.train.retire_at if cfg.train.no_positive_resampling else None)
+    return batch, lag, zero_variance_groups(batch.rewards)  # on accuracy, as DAPO: shaping is not a signal
+
+
+def gather(state: RunState) -> tuple[Batch, list[int], dict]:
+    """The batch to train on and the groups in it to keep, with statistics over everything sampled.
+
+    none/drop sample once (drop keeps only the groups whose rewards vary: ScaleRL). refill is DAPO's dynamic
+    sampling: rounds of prompts_per_step more prompts until that many varying groups are gathered (surplus
+    trimmed) or `refill_max_rounds` rounds were sampled; every round's sampling is counted as compute."""
+    cfg = state.config
+    mode = cfg.train.filter_zero_variance
+    batch, lag, zero_var = _collect_recorded(state)
+    rounds = [(batch, lag, zero_var)]
+    if mode == "refill":
+        want, varied = cfg.rollout.prompts_per_step, int((~zero_var).sum())
+        while varied < want and len(rounds) < cfg.train.refill_max_rounds and state.pool.remaining:
+            rounds.append(_collect_recorded(state))
+            varied += int((~rounds[-1][2]).sum())
+        parts = [select_groups(b, [g for g in range(b.groups) if not z[g]]) for b, _, z in rounds]
+        batch = join_batches(parts, state.tokenizer.pad_token_id)
+        batch = select_groups(batch, list(range(min(want, batch.groups))))
+        keep = list(range(batch.groups))
+    else:
+        keep = [g for g in range(batch.groups) if mode == "none" or not zero_var[g]]
+    comps = [b.completions for b, _, _ in rounds]
+    stats = {"lag": sum(r[1] for r in rounds) / len(rounds), "rounds": len(rounds),
+             "groups": sum(b.groups for b, _, _ in rounds),
+             "zero_variance": float(torch.cat([z for _, _, z in rounds]).float().mean()),
+             "reward": float(torch.cat([b.rewards.flatten() for b, _, _ in rounds]).mean()),
+             "truncated": float(torch.cat([c.truncated for c in comps]).float().mean()),
+             "response_tokens": float(torch.cat([c.lengths for c in comps]).float().mean())}
+    return batch, keep, stats
+
+
 def rl_step(state: RunState) -> dict:
     cfg = state.config
     started = time.perf_counter()
-    batch, lag = collect(state)
+    batch, keep, sampling = gather(state)
     group = cfg.rollout.generations_per_prompt
-    advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten()
-    zero_var = zero_variance_groups(batch.rewards)  # on accuracy, as DAPO: length shaping is not a signal to keep
-    keep = [g for g in range(batch.groups) if not (cfg.train.filter_zero_variance and zero_var[g])]
-    state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), group,
-                      cfg.train.retire_at if cfg.train.no_positive_resampling else None)
+    advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten() if batch.groups else batch.shaped.flatten()
     loss_mask = batch.completions.action_mask.clone()
     if cfg.rollout.overlong == "mask":
         loss_mask[batch.completions.truncated] = 0.0
     group_ids = torch.arange(batch.groups).repeat_interleave(group)
     parts = minibatches(keep, cfg.train.updates_per_batch, group) if keep else []
-    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
-    old_logp = _policy_before_update(state, batch, parts)
+    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) and batch.groups else float("nan")
+    old_logp = _policy_before_update(state, batch, parts) if parts else None
+    lr = state.scheduler.get_last_lr()[0]
     results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp) for rows in parts]
+    with warnings.catch_warnings():  # a step that filtered every group made no update: the clock still ticks
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        state.scheduler.step()  # the schedule's clock is the RL step, however many updates it took
     if state.pipeline is not None:
         state.pipeline.publish(state.meter.step + 1)
-    comp = batch.completions
     mean = lambda key: sum(r[key] for r in results) / len(results) if results else float("nan")
-    return {"reward_mean": float(batch.rewards.mean()), "zero_variance_frac": float(zero_var.float().mean()),
-            "filtered_frac": 1.0 - len(keep) / batch.groups, "retired_prompts": state.pool.retired,
+    return {"reward_mean": sampling["reward"], "zero_variance_frac": sampling["zero_variance"],
+            "filtered_frac": 1.0 - len(keep) / sampling["groups"], "sampling_rounds": sampling["rounds"],
+            "retired_prompts": state.pool.retired,
             "pool_size": state.pool.remaining, "clip_frac": mean("clip"), "tis_truncated_frac": mean("tis_truncated"),
             "entropy": mean("entropy"), "kl_to_init": mean("kl") if cfg.loss.kl_beta > 0 else kl_monitor,
-            "response_tokens": float(comp.lengths.float().mean()), "truncated_frac": float(comp.truncated.float().mean()),
+            "response_tokens": sampling["response_tokens"], "truncated_frac": sampling["truncated"],
             "grad_norm": results[-1]["grad_norm"] if results else float("nan"), "loss": mean("loss"),
-            "lag_mean": float(lag), "lr": state.scheduler.get_last_lr()[0], "step_seconds": time.perf_counter() - started,
+            "lag_mean": float(sampling["lag"]), "lr": lr, "step_seconds": time.perf_counter() - started,
             "dtype": state.dtypes}
 
 

@@ -77,3 +77,13 @@ def test_loaded_state_is_not_shared_with_the_saved_dict():
     b.load_state_dict(saved)  # loading the same dict again must give the saved pool, not a's
     assert b.remaining == 8
     assert [b.draw(4) for _ in range(4)] == [pool.draw(4) for _ in range(4)]
+
+
+def test_retirement_follows_the_batch_pass_rate_not_the_lifetime_one():
+    # ScaleRL retires a prompt once its pass rate in the current batch is >= 0.9: a prompt that went 0/8 and
+    # then 8/8 retires (its lifetime rate, 8/16, would keep it), and one at 7/8 = 0.875 stays.
+    pool = PromptPool(10, seed=5)
+    assert pool.record([3, 4], [0.0, 8.0], 8, retire_at=0.9) == [4]
+    assert pool.record([3, 5], [8.0, 7.0], 8, retire_at=0.9) == [3]
+    assert not pool.active[3] and not pool.active[4] and pool.active[5]
+    assert pool.record([6], [8.0], 8, retire_at=None) == [] and pool.active[6]  # the knob off: nothing retires

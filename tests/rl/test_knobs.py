@@ -126,10 +126,11 @@ def half_constant_score(example, text: str) -> float:
     return 1.0 if sum(map(ord, example.prompt)) % 2 == 0 else varied_score(example, text)
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_zero_variance_filtering_drops_exactly_the_all_equal_groups(monkeypatch, enabled):
+@pytest.mark.parametrize("mode", ["drop", "none", True, False])
+def test_zero_variance_filtering_drops_exactly_the_all_equal_groups(monkeypatch, mode):
+    enabled = mode in ("drop", True)  # booleans are the field's older spelling
     batches, updates = spy(monkeypatch, "collect"), spy(monkeypatch, "update")
-    state = make_state(score=half_constant_score, train={"filter_zero_variance": enabled})
+    state = make_state(score=half_constant_score, train={"filter_zero_variance": mode})
     mixed = 0
     for _ in range(4):
         batches.clear(), updates.clear()
@@ -146,7 +147,7 @@ def test_zero_variance_filtering_drops_exactly_the_all_equal_groups(monkeypatch,
 
 
 def test_all_groups_filtered_skips_the_update():
-    state = make_state(score=lambda example, text: 1.0, train={"filter_zero_variance": True})
+    state = make_state(score=lambda example, text: 1.0, train={"filter_zero_variance": "drop"})
     before = [m.detach().clone() for m in state.master.master]
     row = rl_step(state)
     assert row["filtered_frac"] == 1.0 and row["zero_variance_frac"] == 1.0
@@ -228,10 +229,15 @@ def test_overlong_mask_all_truncated_gives_no_gradient(monkeypatch):
 def test_soft_overlong_penalty_by_hand():
     lengths = torch.tensor([3, 4, 5, 6, 7, 8])
     # DAPO eq. 13 with L_max = 8, L_cache = 3: 0 up to 5 tokens, then (5 - L) / 3: -1/3, -2/3, -1.
-    torch.testing.assert_close(soft_overlong_penalty(lengths, 8, 3),
+    ended = torch.zeros(6, dtype=torch.bool)
+    torch.testing.assert_close(soft_overlong_penalty(lengths, ended, 8, 3),
                                torch.tensor([0.0, 0.0, 0.0, -1 / 3, -2 / 3, -1.0]))
-    # No buffer: only a completion that used the whole budget is penalised, by -1.
-    torch.testing.assert_close(soft_overlong_penalty(lengths, 8, 0), torch.tensor([0.0, 0, 0, 0, 0, -1.0]))
+    # No buffer: only a completion cut without EOS is over the budget (-1); one whose EOS is exactly the
+    # budget's last token is within it (DAPO eq. 13 with L_cache = 0: |y| <= L_max gives 0).
+    torch.testing.assert_close(soft_overlong_penalty(lengths, ended, 8, 0), torch.zeros(6))
+    cut = torch.tensor([False] * 5 + [True])
+    torch.testing.assert_close(soft_overlong_penalty(lengths, cut, 8, 0), torch.tensor([0.0, 0, 0, 0, 0, -1.0]))
+    torch.testing.assert_close(soft_overlong_penalty(lengths, cut, 8, 3)[-1], torch.tensor(-1.0))
 
 
 def test_soft_overlong_penalty_shapes_rewards_in_a_step(monkeypatch):
@@ -240,7 +246,7 @@ def test_soft_overlong_penalty_shapes_rewards_in_a_step(monkeypatch):
     rl_step(state)
     batch = batch_of(batches[0][1])
     lengths = batch.completions.lengths.view(4, 4)
-    # budget 4, buffer 2: length <= 2 -> 0, 3 -> -0.5, 4 -> -1
+    # budget 4, buffer 2: length <= 2 -> 0, 3 -> -0.5, 4 -> -1 (with EOS at the 4th token or cut)
     expected = torch.where(lengths <= 2, 0.0, torch.where(lengths == 3, -0.5, -1.0))
     torch.testing.assert_close(batch.shaped - batch.rewards, expected)
 
@@ -289,7 +295,8 @@ def test_policy_losses_coincide_on_policy_and_differ_off_policy():
     the gradient -A * grad log pi: the losses only differ once updates go off-policy."""
 
     def params_after(loss_type, updates):
-        state = make_state(loss={"type": loss_type}, train={"updates_per_batch": updates},
+        # One aggregation for all: each loss's own default aggregation weighs the tokens differently.
+        state = make_state(loss={"type": loss_type, "aggregation": "token_mean"}, train={"updates_per_batch": updates},
                            optim={"lr": 0.05, "warmup_steps": 0})
         rl_step(state)
         rl_step(state)
@@ -300,3 +307,82 @@ def test_policy_losses_coincide_on_policy_and_differ_off_policy():
         assert torch.allclose(on_policy[loss_type], on_policy["grpo"], atol=1e-6), loss_type
     off_policy = {t: params_after(t, 2) for t in ("grpo", "cispo")}
     assert not torch.allclose(off_policy["grpo"], off_policy["cispo"], atol=1e-6)
+
+
+# ------------------------------------------------------------------ knobs that mean what their papers say
+
+
+def record_aggregations(monkeypatch):
+    """(name, completion width, budget) of every aggregation the step applies."""
+    seen, real = [], step_module.aggregation
+
+    def spy_aggregation(name):
+        def apply(loss, mask, group_ids, budget):
+            seen.append((name, loss.shape[1], budget))
+            return real(name)(loss, mask, group_ids, budget)
+        return apply
+
+    monkeypatch.setattr(step_module, "aggregation", spy_aggregation)
+    return seen
+
+
+@pytest.mark.parametrize("loss,expected", [("grpo", "sample_mean"), ("gspo", "sample_mean"),
+                                           ("dapo", "token_mean"), ("cispo", "prompt_mean")])
+def test_each_loss_aggregates_as_its_paper_unless_overridden(monkeypatch, loss, expected):
+    seen = record_aggregations(monkeypatch)
+    rl_step(make_state(loss={"type": loss}))
+    rl_step(make_state(loss={"type": loss, "aggregation": "constant"}))
+    assert [name for name, _, _ in seen] == [expected, "constant"]
+
+
+def test_constant_aggregation_budget_covers_forced_interruption(monkeypatch):
+    seen = record_aggregations(monkeypatch)
+    state = make_state(loss={"aggregation": "constant"}, rollout={"interrupt_text": "=", "interrupt_budget": 3})
+    rl_step(state)
+    (_, width, budget), = seen
+    forced = len(state.tokenizer.encode("=", add_special_tokens=False))
+    assert width > 4  # the random policy ran past max_new_tokens = 4 and was interrupted
+    assert budget == 4 + forced + 3 >= width  # no completion is longer than the divisor assumes
+
+
+def test_warmup_counts_rl_steps_not_optimizer_updates():
+    state = make_state(optim={"lr": 1e-3, "warmup_steps": 4}, train={"updates_per_batch": 2})
+    lrs = [rl_step(state)["lr"] for _ in range(3)]
+    assert lrs == pytest.approx([0.25e-3, 0.5e-3, 0.75e-3])  # two updates per step, yet a quarter per step
+    assert state.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_weight_decay_spares_norms_biases_and_embeddings():
+    state = make_state(optim={"weight_decay": 0.1})
+    names = {id(p): n for n, p in state.model.named_parameters()}
+    groups = {g["weight_decay"]: {names[id(p)] for p in g["params"]} for g in state.optimizer.param_groups}
+    assert set(groups) == {0.1, 0.0}
+    assert groups[0.1] and all(n.endswith("proj.weight") or n == "lm_head.weight" for n in groups[0.1])
+    assert any("norm" in n for n in groups[0.0]) and any("embed" in n for n in groups[0.0])
+    assert len(groups[0.1]) + len(groups[0.0]) == len(list(state.model.parameters()))
+
+
+def test_refill_samples_until_the_batch_holds_only_varied_groups(monkeypatch):
+    batches, updates = spy(monkeypatch, "collect"), spy(monkeypatch, "update")
+    state = make_state(score=half_constant_score, train={"filter_zero_variance": "refill"})
+    for _ in range(3):
+        batches.clear(), updates.clear()
+        seen_before = state.meter.prompts_seen
+        row = rl_step(state)
+        trained = sorted(r for args, _ in updates for r in args[1].tolist())
+        batch = updates[0][0][2]
+        assert trained == list(range(16))  # a full batch of 4 groups ...
+        assert not any(bool((g == g[0]).all()) for g in batch.rewards)  # ... each of which varies
+        assert row["sampling_rounds"] == len(batches) > 1  # half the prompts are all-equal: it had to sample more
+        assert state.meter.prompts_seen - seen_before == 4 * len(batches)  # every round's sampling is counted
+        drawn = [i for _, out in batches for i in batch_of(out).pool_indices]
+        assert set(batch.pool_indices) <= set(drawn)
+
+
+def test_refill_stops_at_its_round_cap():
+    state = make_state(score=lambda example, text: 1.0, train={"filter_zero_variance": "refill", "refill_max_rounds": 3})
+    before = [m.detach().clone() for m in state.master.master]
+    row = rl_step(state)
+    assert row["sampling_rounds"] == 3 and state.meter.prompts_seen == 12
+    assert row["filtered_frac"] == 1.0 and math.isnan(row["grad_norm"])
+    assert all(torch.equal(a, b) for a, b in zip(before, state.master.master))

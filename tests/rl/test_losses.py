@@ -290,3 +290,11 @@ def test_dr_grpo_is_grpo_constant_no_std():
     loss.backward()
     # d/dlogp = -A_i / 20 on each real token, independent of the completion's length (no 1/|o_i|).
     torch.testing.assert_close(logp.grad, mask * (-adv[:, None] / 20))
+
+
+def test_default_aggregation_is_the_loss_papers():
+    from scaling.rl.losses import aggregation_for
+
+    assert {t: aggregation_for(LossConfig(type=t)) for t in ("grpo", "gspo", "dapo", "cispo")} == {
+        "grpo": "sample_mean", "gspo": "sample_mean", "dapo": "token_mean", "cispo": "prompt_mean"}
+    assert aggregation_for(LossConfig(type="gspo", aggregation="token_mean")) == "token_mean"

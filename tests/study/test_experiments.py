@@ -23,3 +23,14 @@ def test_scalerl_grid_dry_runs_without_a_cluster_and_refuses_placeholders(tmp_pa
     with pytest.raises(SpecError, match=r"task\.path: /SET/ME/math_train\.jsonl does not exist"):
         launch(EXPERIMENTS / "scalerl.yaml", executor="local")
     assert not (tmp_path / "results" / "scalerl" / "manifest.json").exists()
+
+
+def test_scalerl_loss_variants_aggregate_as_their_papers():
+    from scaling.rl.losses import aggregation_for
+
+    runs = expand(load_spec(EXPERIMENTS / "scalerl.yaml"))
+    used = {r.values["variant"]: aggregation_for(r.config.loss) for r in runs}
+    assert used["scalerl"] == "prompt_mean"        # CISPO as ScaleRL runs it
+    assert used["loss_gspo"] == "sample_mean"      # GSPO's sequence-level objective, not the recipe's prompt mean
+    assert used["loss_dapo"] == "token_mean"
+    assert used["agg_token"] == "token_mean" and used["agg_sample"] == "sample_mean"
