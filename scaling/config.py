@@ -8,6 +8,7 @@ the field's dotted name (`ConfigError`). The same dotted paths are the axes of a
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,9 @@ class TaskConfig(_Section):
         "auto", description="dataset: where a completion's final answer is: \\boxed{} (MATH, Hendrycks et al. "
         "2021), '#### 42' (GSM8K, Cobbe et al. 2021), 'the answer is ...' (Minerva, Lewkowycz et al. 2022), the last "
         "number, the whole completion; auto tries them in that order (see scaling/tasks/answers.py).")
+    train_prompts: int | None = Field(
+        None, ge=1, description="Train on only the first N training prompts, for many epochs (reinforcement fine-tuning, "
+        "RFT: a narrow prompt set; OpenAI 2024). None: every training prompt.")
     train_size: int = Field(20000, ge=1, description="Training prompts (generated tasks); dataset tasks use every row.")
     val_size: int = Field(1000, ge=1, description="Held-out prompts for evaluation, disjoint from training; 1000 x k=4 gives a standard error of ~0.01 on the mean pass rate (measured).")
 
@@ -166,6 +170,25 @@ class EvalConfig(_Section):
     prompts: int | None = Field(None, ge=1, description="Held-out prompts per evaluation; default all of task.val_size.")
     k: int = Field(4, ge=1, description="Samples per prompt at the sampling temperature (mean@k; ScaleRL uses mean@16).")
     greedy: bool = Field(True, description="Also record greedy accuracy.")
+    train_prompts: int | None = Field(
+        None, ge=0, description="Training prompts also scored at each evaluation (a fixed sample; the train_pass_rate "
+        "column), the overfitting watch of reinforcement fine-tuning (OpenAI RFT). None: all of task.train_prompts "
+        "(at most eval.prompts) when that is set, else 0.")
+
+
+class LogConfig(_Section):
+    """What a run records beyond its Parquet tables; none of it changes what the run computes (not in the run ID)."""
+    trajectories: Literal["none", "correct", "all"] = Field(
+        "none", description="Write sampled training completions to trajectories.parquet: none, correct (full reward) "
+        "or all; for distillation (RLVR practice: log every successful trajectory; `scaling export` makes an SFT set).")
+    trajectories_per_step: int = Field(
+        64, ge=1, description="At most this many trajectory rows per step, spread over the step's prompts.")
+    report_to: list[Literal["tensorboard", "wandb", "trackio"]] = Field(
+        default_factory=list, description="Experiment trackers that receive step metrics and evaluation rows from rank 0 "
+        "as they are written (optional extras); Parquet stays the source of truth.")
+    project: str = Field("scaling", description="W&B / trackio project name.")
+    wandb_mode: Literal["offline", "online"] = Field(
+        "offline", description="W&B mode: offline (files under the run folder, `wandb sync` later) unless set online.")
 
 
 class RunConfig(_Section):
@@ -183,6 +206,7 @@ class RunConfig(_Section):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
 
     @model_validator(mode="after")
     def _warmstart_default(self) -> "RunConfig":
@@ -203,6 +227,7 @@ class RunConfig(_Section):
         tree["threads"] = None
         tree["device"] = "auto"
         tree["warmstart"]["cache_dir"] = None
+        tree.pop("log")  # what a run records, not what it computes
         return stable_hash(tree)
 
     def flat(self) -> dict[str, Any]:
@@ -325,6 +350,9 @@ def check_inputs(config: RunConfig) -> None:
         files += [("task.path", config.task.path), ("task.val_path", config.task.val_path)]
     if config.model.name_or_path and _looks_local(config.model.name_or_path):
         files.append(("model.name_or_path", config.model.name_or_path))
+    for tracker in config.log.report_to:  # each tracker's module has the name report_to gives it
+        if importlib.util.find_spec(tracker) is None:
+            raise ConfigError(f"log.report_to: {tracker} is not installed (pip install 'scaling[{tracker}]')")
     for field_name, value in files:
         if value is not None and not Path(value).expanduser().exists():
             raise ConfigError(f"{field_name}: {value} does not exist (set it in the config or spec)")

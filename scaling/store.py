@@ -5,6 +5,7 @@ Layout of a run folder (schema version `SCHEMA_VERSION`):
     <run>/config.yaml        the resolved RunConfig
     <run>/evals.parquet      one row per evaluation            (EVAL_COLUMNS)
     <run>/metrics.parquet    one row per RL optimizer step     (STEP_COLUMNS)
+    <run>/trajectories.parquet  sampled completions, if log.trajectories is set (TRAJECTORY_COLUMNS)
     <run>/checkpoints/       newest checkpoints (see scaling.rl.checkpoint)
     <run>/DONE | FAILED      completion / failure marker, JSON
     <run>/run.json           study runs only: study name, run ID, readable name, axis values
@@ -49,6 +50,12 @@ EVAL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "correct_counts": (pa.list_(pa.int32()), "samples", "correct samples out of k, per prompt, in a fixed order"),
     "mean_response_tokens": (pa.float64(), "tokens", "mean completion length at evaluation"),
     "eval_seconds": (pa.float64(), "s", "wall-clock of this evaluation"),
+    "zero_reward_frac": (pa.float64(), "fraction", "held-out prompts with no correct sample of k (verifier coverage)"),
+    "full_reward_frac": (pa.float64(), "fraction", "held-out prompts with all k samples correct"),
+    "train_zero_reward_frac": (pa.float64(), "fraction", "training groups with all-zero reward, mean over the steps since the previous evaluation"),
+    "train_solved_frac": (pa.float64(), "fraction", "training prompts solved (a full-reward sample) at least once so far"),
+    "train_pass_rate": (pa.float64(), "fraction", "mean@k on a fixed sample of training prompts (eval.train_prompts; NaN if none): the RFT overfitting watch"),
+    "epochs": (pa.float64(), "epochs", "passes over the training prompts so far (prompts_seen / training prompts)"),
 }
 
 STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
@@ -71,6 +78,20 @@ STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "lr": (pa.float64(), "", "learning rate of the step's updates"),
     "step_seconds": (pa.float64(), "s", "wall-clock of the step"),
     "dtype": (pa.string(), "", "parameter dtype / lm-head dtype in use"),
+    "zero_reward_frac": (pa.float64(), "fraction", "groups whose rewards are all zero (verifier coverage: no signal)"),
+    "full_reward_frac": (pa.float64(), "fraction", "groups whose rewards are all full (1): already solved"),
+    "solved_frac": (pa.float64(), "fraction", "training prompts solved (a full-reward sample) at least once so far"),
+    "epochs": (pa.float64(), "epochs", "passes over the training prompts so far (prompts_seen / training prompts)"),
+}
+
+TRAJECTORY_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    "step": (pa.int64(), "steps", "RL step that sampled the completion (1-based, as in metrics.parquet)"),
+    "prompt_id": (pa.int64(), "", "index of the prompt in the run's training set"),
+    "sample": (pa.int64(), "", "index of the completion in its group (0 .. G-1)"),
+    "prompt": (pa.string(), "", "the task's prompt text (before any chat template)"),
+    "completion": (pa.string(), "", "the sampled completion, EOS removed"),
+    "reward": (pa.float64(), "reward", "task reward from the verifier (before length shaping)"),
+    "tokens": (pa.int64(), "tokens", "completion length"),
 }
 
 
@@ -131,6 +152,7 @@ class RunFiles:
         self.config = self.dir / "config.yaml"
         self.evals = self.dir / "evals.parquet"
         self.metrics = self.dir / "metrics.parquet"
+        self.trajectories = self.dir / "trajectories.parquet"
         self.checkpoints = self.dir / "checkpoints"
         self.done = self.dir / "DONE"
         self.failed = self.dir / "FAILED"
@@ -165,7 +187,9 @@ def read_metrics(run_dir: str | Path) -> pd.DataFrame:
 def schema_markdown() -> str:
     """The schema as Markdown tables (used by the README and `docs`)."""
     lines = []
-    for title, cols in (("evals.parquet", EVAL_COLUMNS), ("metrics.parquet", STEP_COLUMNS)):
+    tables = (("evals.parquet", EVAL_COLUMNS), ("metrics.parquet", STEP_COLUMNS),
+              ("trajectories.parquet", TRAJECTORY_COLUMNS))
+    for title, cols in tables:
         lines += [f"### {title}", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
         lines += [f"| `{n}` | {t} | {u} | {m} |" for n, (t, u, m) in cols.items()]
         lines.append("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ class Batch:
     rewards: torch.Tensor        # (P, G) task rewards
     shaped: torch.Tensor         # (P, G) rewards after length shaping
     pool_indices: list[int]
+    texts: list[str] = field(default_factory=list)  # decoded completions, row for row (as sampled; not kept by select/join)
 
     @property
     def groups(self) -> int:

@@ -13,6 +13,8 @@ class PromptPool:
         self.active = np.ones(size, dtype=bool)
         self.order = np.empty(0, dtype=np.int64)
         self.cursor = 0
+        # Prompts with at least one full-reward sample so far (verifier coverage over the run).
+        self.solved = np.zeros(size, dtype=bool)
 
     @property
     def remaining(self) -> int:
@@ -44,6 +46,13 @@ class PromptPool:
                 picked.append(index)
         return picked
 
+    @property
+    def solved_frac(self) -> float:
+        return float(self.solved.mean()) if len(self.solved) else 0.0
+
+    def mark_solved(self, indices: list[int]) -> None:
+        self.solved[indices] = True
+
     def retire(self, indices: list[int]) -> None:
         self.active[indices] = False
 
@@ -60,10 +69,12 @@ class PromptPool:
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "active": self.active.copy(),
-                "order": self.order.copy(), "cursor": self.cursor}
+                "order": self.order.copy(), "cursor": self.cursor, "solved": self.solved.copy()}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         # Copies: retire() and draw() change these in place, and the saved dict must stay as it was saved.
         self.active, self.order = state["active"].copy(), state["order"].copy()
         self.cursor = state["cursor"]
+        if "solved" in state:  # checkpoints written before coverage was tracked start from none solved
+            self.solved = state["solved"].copy()

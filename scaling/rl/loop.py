@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -22,7 +23,10 @@ from scaling.rl.checkpoint import load_latest, save_checkpoint
 from scaling.rl.state import RunState, build_state
 from scaling.runtime import cores_available
 from scaling.rl.step import rl_step
-from scaling.store import EVAL_COLUMNS, STEP_COLUMNS, RunFiles, TableLog
+from scaling.rl.coverage import count_coverage
+from scaling.rl.trackers import open_trackers
+from scaling.rl.trajectories import trajectory_rows
+from scaling.store import EVAL_COLUMNS, STEP_COLUMNS, TRAJECTORY_COLUMNS, RunFiles, TableLog
 
 
 class TrainingFailed(RuntimeError):
@@ -41,11 +45,28 @@ def _claim_run_dir(files: RunFiles, config: RunConfig) -> None:
         save_run_config(config, files.config)
 
 
-def _evaluate(state: RunState) -> dict:
+def train_sample(state: RunState) -> list:
+    """The fixed sample of training prompts scored at each evaluation (eval.train_prompts): RFT's overfitting watch."""
     cfg = state.config
-    result = evaluate(state.model, state.tokenizer, state.task, state.val_examples, k=cfg.eval.k,
-                      greedy=cfg.eval.greedy, rollout=cfg.rollout, seed=cfg.seed + 1_000_003)
-    return {**state.meter.row(), **result.row()}
+    n = cfg.eval.train_prompts
+    if n is None:
+        n = min(len(state.train_examples), len(state.val_examples)) if cfg.task.train_prompts else 0
+    order = np.random.default_rng(cfg.warmstart_seed).permutation(len(state.train_examples))
+    return [state.train_examples[i] for i in sorted(order[:n])]
+
+
+def _evaluate(state: RunState, train_rows: list[dict]) -> dict:
+    """One evaluation row; `train_rows` are the step metrics since the previous evaluation."""
+    cfg = state.config
+    options = dict(k=cfg.eval.k, rollout=cfg.rollout, seed=cfg.seed + 1_000_003)
+    result = evaluate(state.model, state.tokenizer, state.task, state.val_examples, greedy=cfg.eval.greedy, **options)
+    sample = train_sample(state)
+    on_train = evaluate(state.model, state.tokenizer, state.task, sample, greedy=False, **options) if sample else None
+    zero = [r["zero_reward_frac"] for r in train_rows]
+    return {**state.meter.row(), **result.row(), **count_coverage(result.correct_counts, cfg.eval.k),
+            "train_zero_reward_frac": sum(zero) / len(zero) if zero else float("nan"),
+            "train_solved_frac": state.pool.solved_frac, "epochs": state.meter.prompts_seen / len(state.train_examples),
+            "train_pass_rate": on_train.pass_rate if on_train else float("nan")}
 
 
 class _Reporter:
@@ -109,25 +130,44 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
         _start_pipeline(state, threads)
     step = state.meter.step
     evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
-    evals.truncate_after(step)
-    metrics.truncate_after(step)
+    trajectories = TableLog(files.trajectories, TRAJECTORY_COLUMNS) if config.log.trajectories != "none" else None
+    for table in filter(None, (evals, metrics, trajectories)):
+        table.truncate_after(step)
     pending: list[dict] = []
+    pending_trajectories: list[dict] = []
     saved_at = step if saved is not None else -1
+    trackers = open_trackers(config.log, files.dir, config.to_dict())
 
     def checkpoint() -> None:
         nonlocal saved_at
         if saved_at == step:  # e.g. the last step was an evaluation step: already saved
             return
         metrics.append(pending)
-        pending.clear()
+        if trajectories is not None:
+            trajectories.append(pending_trajectories)
         save_checkpoint(files.checkpoints, step, state.state_dict())
+        trackers.log(pending, "train")  # once durable: a resumed run redoes only steps it never sent
+        pending.clear()
+        pending_trajectories.clear()
         saved_at = step
 
+    def evaluate_now() -> None:
+        last = evals.rows[-1]["step"] if evals.rows else -1
+        since = [r for r in metrics.rows + pending if r["step"] > last]
+        evals.append([_evaluate(state, since)])
+        checkpoint()
+        trackers.log(evals.rows[-1:], "eval")
+
+    def keep_trajectories(batch) -> None:  # called once per sampling round (DAPO refill may sample several)
+        prompts = [state.train_examples[i].prompt for i in batch.pool_indices]
+        room = config.log.trajectories_per_step - sum(r["step"] == step + 1 for r in pending_trajectories)
+        pending_trajectories.extend(trajectory_rows(step + 1, batch, prompts, config.log.trajectories, room))
+
+    on_batch = keep_trajectories if trajectories is not None else None
     reporter = _Reporter(progress, config.train.steps, step, files.dir.name)
     try:
         if step == 0 and not evals.rows:
-            evals.append([_evaluate(state)])
-            checkpoint()
+            evaluate_now()
         reporter.update(step, pass_rate=evals.rows[-1]["pass_rate"])
         while step < config.train.steps:
             if should_stop is not None and should_stop():
@@ -136,23 +176,23 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
             if state.pool.remaining == 0:
                 break  # no-positive-resampling retired every prompt: nothing left to learn from
             started = time.perf_counter()
-            row = rl_step(state)
+            row = rl_step(state, on_batch)
             step += 1
             state.meter.step = step
             state.meter.wall_seconds += time.perf_counter() - started
             pending.append({**state.meter.row(), **row})
             reporter.update(step, reward=row["reward_mean"])
             if step % config.eval.every == 0 or step == config.train.steps:
-                evals.append([_evaluate(state)])
+                evaluate_now()
                 reporter.update(step, pass_rate=evals.rows[-1]["pass_rate"])
-                checkpoint()
             elif step % config.checkpoint_every == 0:
                 checkpoint()
         if evals.rows[-1]["step"] != step:  # stopped early: the curve must end where training did
-            evals.append([_evaluate(state)])
+            evaluate_now()
         checkpoint()
     finally:
         reporter.close()
+        trackers.close()
         if state.pipeline is not None:
             state.pipeline.close()
     last = evals.rows[-1]

@@ -76,9 +76,11 @@ def build_state(config: RunConfig) -> RunState:
         reference = copy.deepcopy(model).requires_grad_(False)
     devices = torch.cuda.device_count() if torch.cuda.is_available() else (config.threads or cores_available())
     val = task.val_examples()[: config.eval.prompts or None]
-    return RunState(config=config, model=model, tokenizer=tokenizer, task=task, train_examples=task.train_examples(),
+    # RFT (task.train_prompts): a narrow, fixed set of the task's training prompts, trained on for many epochs.
+    train = task.train_examples()[: config.task.train_prompts or None]
+    return RunState(config=config, model=model, tokenizer=tokenizer, task=task, train_examples=train,
                     val_examples=val, optimizer=optimizer, scheduler=scheduler, master=master, scaler=scaler,
-                    pool=PromptPool(len(task.train_examples()), config.seed),
+                    pool=PromptPool(len(train), config.seed),
                     sample_generator=torch.Generator().manual_seed(config.seed),
                     meter=ComputeMeter(devices=devices),
                     shape=ModelShape.of(model, count_parameters(model)["matmul"]),

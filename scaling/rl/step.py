@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from typing import Callable
 
 import torch
 from transformers import DynamicCache
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.batch import Batch, join_batches, select_groups
+from scaling.rl.coverage import group_coverage, solved
 from scaling.rl.losses import aggregation, aggregation_for, k3_kl, policy_loss
 from scaling.rl.rollout import (Completions, completion_budget, decode, encode_prompts, positions, sample,
                                 sampling_options, with_cache)
@@ -70,7 +72,7 @@ def collect(state: RunState) -> tuple[Batch, int]:
     meter.generated_tokens += int(out.mask.sum())
     meter.prompts_seen += len(examples)
     meter.samples_seen += out.tokens.shape[0]
-    return Batch(ids, mask, out, rewards, shaped, indices), lag
+    return Batch(ids, mask, out, rewards, shaped, indices, texts), lag
 
 
 def completion_logprobs(model, batch: Batch, rows: torch.Tensor, temperature: float,
@@ -179,16 +181,20 @@ def _policy_before_update(state: RunState, batch: Batch, parts: list[torch.Tenso
     return None
 
 
-def _collect_recorded(state: RunState) -> tuple[Batch, int, torch.Tensor]:
-    """A batch, its lag and its zero-variance groups; its pass rates go to no-positive-resampling."""
+def _collect_recorded(state: RunState, on_batch: Callable[[Batch], None] | None) -> tuple[Batch, int, torch.Tensor]:
+    """A batch, its lag and its zero-variance groups; its pass rates go to no-positive-resampling, its solved
+    prompts to the coverage count, the batch itself to `on_batch` (the trajectory log)."""
     cfg = state.config
     batch, lag = collect(state)
+    if on_batch is not None:
+        on_batch(batch)
+    state.pool.mark_solved([i for i, hit in zip(batch.pool_indices, solved(batch.rewards).tolist()) if hit])
     state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), cfg.rollout.generations_per_prompt,
                       cfg.train.retire_at if cfg.train.no_positive_resampling else None)
     return batch, lag, zero_variance_groups(batch.rewards)  # on accuracy, as DAPO: shaping is not a signal
 
 
-def gather(state: RunState) -> tuple[Batch, list[int], dict]:
+def gather(state: RunState, on_batch: Callable[[Batch], None] | None = None) -> tuple[Batch, list[int], dict]:
     """The batch to train on and the groups in it to keep, with statistics over everything sampled.
 
     none/drop sample once (drop keeps only the groups whose rewards vary: ScaleRL). refill is DAPO's dynamic
@@ -196,12 +202,12 @@ def gather(state: RunState) -> tuple[Batch, list[int], dict]:
     trimmed) or `refill_max_rounds` rounds were sampled; every round's sampling is counted as compute."""
     cfg = state.config
     mode = cfg.train.filter_zero_variance
-    batch, lag, zero_var = _collect_recorded(state)
+    batch, lag, zero_var = _collect_recorded(state, on_batch)
     rounds = [(batch, lag, zero_var)]
     if mode == "refill":
         want, varied = cfg.rollout.prompts_per_step, int((~zero_var).sum())
         while varied < want and len(rounds) < cfg.train.refill_max_rounds and state.pool.remaining:
-            rounds.append(_collect_recorded(state))
+            rounds.append(_collect_recorded(state, on_batch))
             varied += int((~rounds[-1][2]).sum())
         parts = [select_groups(b, [g for g in range(b.groups) if not z[g]]) for b, _, z in rounds]
         batch = join_batches(parts, state.tokenizer.pad_token_id)
@@ -214,15 +220,17 @@ def gather(state: RunState) -> tuple[Batch, list[int], dict]:
              "groups": sum(b.groups for b, _, _ in rounds),
              "zero_variance": float(torch.cat([z for _, _, z in rounds]).float().mean()),
              "reward": float(torch.cat([b.rewards.flatten() for b, _, _ in rounds]).mean()),
+             **group_coverage(torch.cat([b.rewards for b, _, _ in rounds])),
              "truncated": float(torch.cat([c.truncated for c in comps]).float().mean()),
              "response_tokens": float(torch.cat([c.lengths for c in comps]).float().mean())}
     return batch, keep, stats
 
 
-def rl_step(state: RunState) -> dict:
+def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) -> dict:
+    """One step; `on_batch` sees every scored batch sampled (the trajectory log)."""
     cfg = state.config
     started = time.perf_counter()
-    batch, keep, sampling = gather(state)
+    batch, keep, sampling = gather(state, on_batch)
     group = cfg.rollout.generations_per_prompt
     advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten() if batch.groups else batch.shaped.flatten()
     loss_mask = batch.completions.action_mask.clone()
@@ -248,7 +256,9 @@ def rl_step(state: RunState) -> dict:
             "response_tokens": sampling["response_tokens"], "truncated_frac": sampling["truncated"],
             "grad_norm": results[-1]["grad_norm"] if results else float("nan"), "loss": mean("loss"),
             "lag_mean": float(sampling["lag"]), "lr": lr, "step_seconds": time.perf_counter() - started,
-            "dtype": state.dtypes}
+            "dtype": state.dtypes, "zero_reward_frac": sampling["zero_reward_frac"],
+            "full_reward_frac": sampling["full_reward_frac"], "solved_frac": state.pool.solved_frac,
+            "epochs": state.meter.prompts_seen / max(len(state.train_examples), 1)}
 
 
 def _kl_monitor_step(state: RunState) -> bool:
