@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from scaling.config import ConfigError, build_config
+from scaling.export import export
 from scaling.rl.checkpoint import checkpoint_paths
 from scaling.rl.loop import train
 from scaling.rl.rollout import Completions
@@ -62,6 +63,8 @@ def test_run_logs_trajectories_coverage_and_tensorboard_and_resume_adds_no_dupli
     assert sorted(rows["step"].unique()) == list(range(1, 7)) and (rows.groupby("step").size() == 5).all()
     assert rows["reward"].isin([0.0, 1.0]).all() and (rows["tokens"] >= 1).all()
     assert rows["prompt"].str.contains(r"\+").all() and not rows.duplicated(["step", "prompt_id", "sample"]).any()
+    exported = export(tmp_path / "straight", tmp_path / "sft.jsonl", min_reward=0)  # the run's rows as an SFT set
+    assert exported == len(rows.drop_duplicates(["prompt", "completion"])) > 0
 
     metrics, evals = read_metrics(tmp_path / "resumed"), read_evals(tmp_path / "resumed")
     # binary rewards: a group with equal rewards is all-zero or all-full
