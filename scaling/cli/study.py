@@ -132,3 +132,6 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(status_table(rows, name))
         console.print(summary_line(rows))
+        for row in rows:
+            if row.get("warning"):
+                console.print(f"[yellow]warning[/] {row['name']}: {row['warning']}", highlight=False)

@@ -19,6 +19,7 @@ from scaling.store import RunFiles, read_table_pinned
 from scaling.study import local
 from scaling.study.job import STOPPED_EXIT_CODE
 from scaling.study.manifest import read_manifest
+from scaling.watch import coverage_warning
 
 STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "missing")
 LIVE = ("pending", "running", "requeued")
@@ -126,6 +127,17 @@ def _progress(files: RunFiles, finished: bool) -> dict[str, Any]:
     return out
 
 
+def coverage_note(files: RunFiles, finished: bool) -> str | None:
+    """The verifier-coverage warning (scaling.watch): from the step metrics while a run goes, from the
+    evaluation rows (cheaper: one row per evaluation) once it is done."""
+    path, column = (files.evals, "train_zero_reward_frac") if finished else (files.metrics, "zero_reward_frac")
+    try:
+        table = read_table_pinned(path, columns=["step", column])
+    except (OSError, ValueError, KeyError):  # no table yet, or one written before coverage was logged
+        return None
+    return coverage_warning(table.column("step").to_pylist(), table.column(column).to_pylist())
+
+
 def log_tail(study_dir: Path, run_id: str, record: dict[str, Any], lines: int = 5) -> str:
     job_id = str(record.get("job_id", ""))
     candidates = [Path(study_dir) / "logs" / f"{run_id}.log",
@@ -162,6 +174,7 @@ def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | No
         state, reason = "failed", "ended without a DONE marker"
     row["state"] = state
     row.update(_progress(files, finished=state == "done"))
+    row["warning"] = coverage_note(files, finished=state == "done")
     if state == "failed":
         tail = log_tail(Path(study_dir), run_id, record)
         row["error"] = "\n".join(x for x in (reason, tail) if x)

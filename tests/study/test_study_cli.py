@@ -128,3 +128,21 @@ def test_missing_data_and_model_paths_stop_a_launch_but_not_a_dry_run(write_spec
     result = runner.invoke(app, ["launch", str(path), "--executor", "local"])
     assert result.exit_code == 2 and "model.name_or_path: /SET/ME/model does not exist" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
+
+
+def test_status_warns_when_zero_reward_groups_dominate_for_50_steps(write_spec) -> None:
+    from scaling.store import STEP_COLUMNS, TableLog
+    from scaling.study.spec import expand, load_spec
+
+    spec = load_spec(write_spec())
+    runs = expand(spec)
+    starved, fine = (spec.study_dir / "runs" / r.run_id for r in runs[:2])
+    TableLog(starved / "metrics.parquet", STEP_COLUMNS).append(
+        [{"step": s, "zero_reward_frac": 0.95 if s > 5 else 0.5} for s in range(1, 61)])
+    TableLog(fine / "metrics.parquet", STEP_COLUMNS).append([{"step": s, "zero_reward_frac": 0.5} for s in range(1, 61)])
+    result = invoke("status", str(write_spec()))
+    assert result.exit_code == 0, result.output
+    assert f"warning {runs[0].name}: more than 80% of groups got zero reward for 55 consecutive steps" in result.output
+    assert "broaden the prompt set" in result.output and f"warning {runs[1].name}" not in result.output
+    rows = json.loads(invoke("status", str(write_spec()), "--json").stdout)["rows"]
+    assert rows[0]["warning"].startswith("more than 80%") and rows[1]["warning"] is None
