@@ -1,9 +1,9 @@
-"""Fit benchmarks: one fit with profile intervals, a 100-run study with run bootstrap, and the
+"""Fit benchmarks: one fit with profile intervals, a 100-run study with per-run fits, and the
 single-start baselines (lmfit `leastsq`, scipy `curve_fit`) on the same curves.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_fit.py [--curves 50] [--boot 200]
+    OMP_NUM_THREADS=1 python benchmarks/bench_fit.py [--curves 50]
 
-Targets (issue 5): one fit with intervals < 0.5 s; fit + run bootstrap for 100 runs < 30 s on 2 cores.
+Targets (issue 5): one fit with intervals < 0.5 s; fit + across-run intervals for 100 runs < 30 s on 2 cores.
 "Global optimum" = SSR within 1e-6 (relative) of the grid search's SSR, the lowest any method found.
 """
 
@@ -77,7 +77,7 @@ def baselines(n: int) -> None:
             for name in rows:
                 t = time.perf_counter()
                 if name.startswith("ours"):
-                    p = fit_curve((x, y), sigma=0.01, fit_from=0, n_boot=0).params
+                    p = fit_curve((x, y), sigma=0.01, fit_from=0).params
                 else:
                     fn = lmfit_plain if name.startswith("lmfit") else scipy_plain
                     p = fn(x, y, rng if "random" in name else None)
@@ -97,7 +97,7 @@ def one_fit() -> None:
     t = []
     for _ in range(10):
         t0 = time.perf_counter()
-        f = fit_curve((C, y), sigma=0.01, fit_to=1000, n_boot=0)
+        f = fit_curve((C, y), sigma=0.01, fit_to=1000)
         f.predict(1e4)
         t.append(time.perf_counter() - t0)
     print(f"one fit with profile intervals (A, B, C_mid, R0) and band at 10x window end: "
@@ -117,21 +117,20 @@ def study(n_recipes: int = 20, seeds: int = 5, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def bootstrap_study(n_boot: int) -> None:
+def pooled_study() -> None:
     df = study()
     t = time.perf_counter()
-    fits, errors = fit_groups(df, by=["recipe"], n_boot=n_boot)
+    fits, errors = fit_groups(df, by=["recipe"])
     dt = time.perf_counter() - t
-    print(f"100-run study (20 recipes x 5 seeds x 41 evals), fit + profile intervals + run bootstrap "
-          f"({n_boot} resamples per recipe): {dt:.1f} s on one core (target < 30 s on 2 cores); "
+    print(f"100-run study (20 recipes x 5 seeds x 41 evals), fit + profile intervals + per-run fits "
+          f"(t interval across seeds): {dt:.1f} s on one core (target < 30 s on 2 cores); "
           f"{len(fits)} fits, {len(errors)} errors")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--curves", type=int, default=50)
-    ap.add_argument("--boot", type=int, default=200)
     args = ap.parse_args()
     one_fit()
-    bootstrap_study(args.boot)
+    pooled_study()
     baselines(args.curves)

@@ -28,7 +28,7 @@ def fits_table(fits: Sequence[FitResult]) -> pd.DataFrame:
     return pd.DataFrame([{
         "curve": f.label, "A": f.a_text(), "B": f"{f.params['B']:.3g} {_iv(f.intervals['B'])}",
         "C_mid": f"{f.params['C_mid']:.4g} {_iv(f.intervals['C_mid'])}", "R0": f"{f.params['R0']:.3f}",
-        "A (run bootstrap)": _iv(f.bootstrap["A"]) if f.bootstrap else "—",
+        "runs (fitted alone)": f"{len(f.runs.get('ids', []))}/{f.n_runs}",
         "window": f"{f.window[0]:.3g}–{f.window[1]:.3g}", "points": f.n_points, "runs": f.n_runs,
         "χ²/dof": f"{f.residuals['chi2_red']:.2f}",
         "AIC sigmoid − power law": f"{f.alternatives['sigmoid']['aic'] - f.alternatives['power_law']['aic']:.1f}",

@@ -32,14 +32,9 @@ def _fixed_a(fit: FitResult, a: float) -> dict:
         st = sigmoid.stats(sigmoid.shape(x, np.exp(lb), lc), y, w)
         r = np.full_like(st.uu, r0) if r0 is not None else np.clip(
             (st.yu - a * st.uv) / np.maximum(st.uu, 1e-300), 0, a)
-        return r, st.q(r, np.full_like(r, a))
+        return {"R0": r, "ssr": st.q(r, np.full_like(r, a))}
 
-    lb, lc, db, dc = sigmoid.coarse_cells(x)
-    i = int(np.argmin(cells(lb, lc)[1]))
-    lb2, lc2 = sigmoid.mesh(np.linspace(lb[i] - db, lb[i] + db, 15), np.linspace(lc[i] - dc, lc[i] + dc, 15))
-    r, q = cells(lb2, lc2)
-    j = int(np.argmin(q))
-    return {"A": a, "B": float(np.exp(lb2[j])), "C_mid": float(np.exp(lc2[j])), "R0": float(r[j]), "ssr": float(q[j])}
+    return {"A": a, **sigmoid.grid_search(x, cells)}
 
 
 def shared_a(fits: Sequence[FitResult], n: int = 41) -> tuple[float, list[dict]]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.fit.errors import FitError
-from scaling.fit.weights import counts_variance
+from scaling.fit.weights import counts_variance, prompt_set_variance
 
 DEFAULT_SKIP = 0.10  # fraction of evaluations the default window drops (see `default_fit_from`)
 
@@ -34,6 +34,7 @@ class Curve:
     noise: str
     x_name: str = "flops"
     y_name: str = "pass_rate"
+    shared_sd: float | None = None  # prompt-difficulty sd of the fixed evaluation set: common to all points
 
 
 def as_frame(data: Any, x: str, y: str) -> pd.DataFrame:
@@ -70,6 +71,13 @@ def _check_ranges(xv: np.ndarray, yv: np.ndarray, x: str, y: str) -> None:
         raise FitError(f"{y!r} has values outside [0, 1] (min {yv.min():.4g}, max {yv.max():.4g}); it must be a pass rate")
 
 
+def _shared_sd(df: pd.DataFrame) -> float | None:
+    if not {"eval_k", "correct_counts"} <= set(df.columns):
+        return None
+    v = prompt_set_variance(list(df["correct_counts"]), pd.to_numeric(df["eval_k"], errors="coerce").to_numpy(float))
+    return float(np.sqrt(np.nanmedian(v))) if np.isfinite(v).any() else None
+
+
 def _noise(df: pd.DataFrame, yv: np.ndarray, sigma: Any) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """Pick the noise model: given sigma > per-prompt counts > n, k binomial > unknown constant."""
     if sigma is not None:
@@ -101,7 +109,7 @@ def prepare(data: Any, x: str = "flops", y: str = "pass_rate", sigma: Any = None
     run = df[run_col].astype(str).to_numpy() if run_col in df.columns else np.full(len(df), "run")
     order = np.lexsort((xv, run))
     pick = (lambda a: None if a is None else np.asarray(a)[order])
-    return Curve(xv[order], yv[order], pick(var), pick(nk), run[order], noise, x, y)
+    return Curve(xv[order], yv[order], pick(var), pick(nk), run[order], noise, x, y, _shared_sd(df))
 
 
 def default_fit_from(x: np.ndarray) -> float:

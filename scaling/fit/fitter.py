@@ -1,4 +1,4 @@
-"""`fit_curve`: one sigmoid fit with intervals, flags, alternatives and (across seeds) a bootstrap.
+"""`fit_curve`: one sigmoid fit with intervals, flags, alternatives and (across seeds) per-run fits.
 
 R0 modes
   * None (default): R0 is the pass rate before RL, anchored by each run's first evaluation: that
@@ -13,6 +13,11 @@ and `eval_k` (binomial from the fitted p, iterated twice; the scale is estimated
 because this binomial omits the prompt-difficulty spread) > unknown and constant (estimated from
 the residuals). With known noise, residuals more scattered than it allows (chi-square p < 0.01)
 inflate the scale and say so: a silent narrow interval is worse than a wide one.
+
+Intervals (`FitResult.interval_method` says which were combined): the profile likelihood with its
+threshold widened by the within-run autocorrelation of the residuals, and, when 2 or more runs are
+pooled, the hull of that and a t interval over per-run fits (scaling.fit.spread): the pooled
+points are clustered by run, and only the run-to-run spread measures that.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 from scipy import stats as sps
 
 from scaling.fit import data as fdata
-from scaling.fit.bootstrap import bootstrap_runs
+from scaling.fit import spread
 from scaling.fit.errors import FitError
 from scaling.fit.identify import A_WIDTH, identifiability
 from scaling.fit.intervals import likelihood_set, param_intervals, threshold_delta
@@ -86,8 +91,8 @@ def _residuals(yw, pred, w, ssr, dof, scale) -> dict:
 
 def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
               fit_from: float | None = None, fit_to: float | None = None, sigma: Any = None,
-              level: float = 0.95, a_width: float = A_WIDTH, n_boot: int = 200, seed: int = 0,
-              run_col: str = "run_id", group: dict | None = None, start: dict | None = None) -> FitResult:
+              level: float = 0.95, a_width: float = A_WIDTH, run_col: str = "run_id",
+              group: dict | None = None, start: dict | None = None) -> FitResult:
     """Fit R(C) - R0 = (A - R0) / (1 + (C_mid/C)^B) to one curve (one or several runs pooled).
 
     data: DataFrame (columns `x`, `y`, optionally run_id, correct_counts, eval_prompts, eval_k) or
@@ -100,31 +105,74 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     mask, lo, hi = fdata.window_mask(curve, fit_from, fit_to, anchor_first=(mode == "anchored"))
     n_params = 3 + (r0_fixed is None)
     fdata.check_window(curve, mask, n_params, curve.noise == "known")
-    xw, yw = curve.x[mask], curve.y[mask]
+    xw, yw, rw = curve.x[mask], curve.y[mask], curve.run[mask]
     w, best = _weights(curve, mask, r0_fixed, start)
+    params = {k: best[k] for k in ("A", "B", "C_mid", "R0")}
+    pred = model(xw, **params)
     dof = int(mask.sum()) - n_params
     scale, fdof, flags, msgs = _scale(curve.noise, best["ssr"], dof)
-    delta = threshold_delta(level, scale, fdof)
+    runs = _runs(xw, yw, w, rw, r0_fixed, n_params, pred, scale)
+    delta = threshold_delta(level, scale * runs["long_run_factor"], fdof)
     ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
     iv = param_intervals(ls, best)
+    iv = _hull(iv, spread.param_t_intervals(runs, params, level))
     if not ls.resolved:
         flags.append("set_unresolved")
         msgs.append("the confidence set is thinner than the search grid (a near-exact fit of very few points); "
                     "intervals are reported as the full feasible range")
+    f3, m3 = _spread_notes(runs)
     window_end = float(min(hi, xw.max()))
     ident, f2, m2 = identifiability(best, iv, window_end, a_width, x, level)
-    params = {k: best[k] for k in ("A", "B", "C_mid", "R0")}
-    pred = model(xw, **params)
-    boot = bootstrap_runs(xw, yw, w, curve.run[mask], r0_fixed, n_boot, seed, level)
     sig = 1.0 / np.sqrt(w) * np.sqrt(scale)
     return FitResult(
         params=params, intervals=iv, level=level, window=[float(lo), window_end],
         n_points=int(mask.sum()), n_runs=int(len(np.unique(curve.run))),
         residuals=_residuals(yw, pred, w, best["ssr"], dof, scale), noise=curve.noise,
-        identified=ident, flags=flags + f2, messages=m2 + msgs, x=x, y=y, group=dict(group or {}),
-        r0_mode=mode, bootstrap=boot,
+        identified=ident, flags=flags + f2 + f3, messages=m2 + msgs + m3, x=x, y=y, group=dict(group or {}),
+        r0_mode=mode, runs=runs, interval_method=_method(runs, scale, curve.noise),
         alternatives=_alternatives(xw, yw, w, best["ssr"], pred, n_params, scale, curve.noise),
-        data=_data(curve, mask, w, sig), settings={"r0": r0_fixed, "delta": delta, "ssr": best["ssr"]})
+        data=_data(curve, mask, w, sig), settings={"r0": r0_fixed, "delta": delta, "ssr": best["ssr"],
+                                                   "prompt_set_sd": curve.shared_sd})
+
+
+def _runs(xw, yw, w, rw, r0, n_params, pred, scale) -> dict:
+    """Per-run fits (2+ runs), the within-run autocorrelation factor and the scatter about each run's trend."""
+    own = spread.per_run_fits(xw, yw, w, rw, r0, n_params) if len(np.unique(rw)) > 1 else \
+        {"ids": [str(rw[0])], "skipped": [], "params": {}, "resid": yw - pred}
+    resid = np.where(np.isnan(own["resid"]), yw - pred, own["resid"])
+    std = resid * np.sqrt(w / scale)
+    pos = xw > 0  # the anchoring first point (C = 0) is fitted exactly by R0: not a residual
+    factor = spread.long_run_factor(std[pos], rw[pos], n_params)
+    n_fit = len(own["ids"]) if own["params"] else 1
+    within = float(np.sqrt(np.mean(resid[pos] ** 2) * len(resid[pos]) / max(len(resid[pos]) - n_params * n_fit, 1)))
+    return {**{k: own[k] for k in ("ids", "skipped", "params")}, "long_run_factor": factor, "within_sd": within}
+
+
+def _hull(iv: dict, other: dict) -> dict:
+    return {k: ([min(v[0], other[k][0]), max(v[1], other[k][1])] if k in other else v) for k, v in iv.items()}
+
+
+def _spread_notes(runs: dict) -> tuple[list[str], list[str]]:
+    flags, msgs = [], []
+    if runs["long_run_factor"] > 1.5:
+        flags.append("autocorrelated")
+        msgs.append(f"residuals are autocorrelated within runs (long-run variance factor "
+                    f"{runs['long_run_factor']:.2f}): intervals widened by its square root")
+    if runs["skipped"]:
+        msgs.append(f"run(s) {', '.join(runs['skipped'])} too short to fit alone: not in the across-run interval")
+    if len(runs["ids"]) == 2 or len(runs["ids"]) == 3:
+        msgs.append(f"only {len(runs['ids'])} runs: the across-run interval is a t interval with "
+                    f"{len(runs['ids']) - 1} degree(s) of freedom (wide by design; a run bootstrap would have "
+                    f"at most 10 distinct resamples)")
+    return flags, msgs
+
+
+def _method(runs: dict, scale: float, noise: str) -> str:
+    prof = (f"profile likelihood (noise {noise}, scale {scale:.3g}, "
+            f"autocorrelation factor {runs['long_run_factor']:.2f})")
+    if runs["params"] and len(runs["ids"]) >= 2:
+        return f"{prof} ∪ per-run fits combined (t, {len(runs['ids']) - 1} dof over {len(runs['ids'])} runs)"
+    return prof + "; one run: no seed-to-seed spread in the interval"
 
 
 def _alternatives(xw, yw, w, ssr, pred, n_params, scale, noise) -> dict:

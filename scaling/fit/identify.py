@@ -8,7 +8,8 @@ error bar that puts the truth 22 sigma away). We flag the fit when
     data; with a point estimate alone, an early spurious C_mid would hide the problem), or
   * the A interval is wider than `a_width` (default 0.2: ten times ScaleRL's +-0.02 margin, well
     above the ~0.09 a 31-point window past the midpoint gives at 1% noise), or
-  * A sits at its upper bound of 1, or
+  * A sits at its upper bound of 1, or its interval reaches 1 (or down to R0): an interval that
+    runs into a constraint is open there, whatever its width, or
   * the B or C_mid interval runs off the search range (B unbounded means the data cannot tell a
     step from a sigmoid: noise can fake an early plateau, as in ~1% of the anchors' C <= 100 fits).
 A flagged fit reports A as a lower bound: the low end of its profile interval.
@@ -36,6 +37,10 @@ def identifiability(params: dict, intervals: dict, window_end: float, a_width: f
     if params["A"] >= 1 - 1e-6:
         flags.append("a_at_bound")
         msgs.append("the best fit puts A at its upper bound 1")
+    elif a_hi >= 1 - 1e-6 or a_lo <= params["R0"] + 1e-6:
+        flags.append("a_interval_open")
+        end = "the upper bound 1" if a_hi >= 1 - 1e-6 else "R0 (no rise at all)"
+        msgs.append(f"the A interval [{a_lo:.3f}, {a_hi:.3f}] reaches {end}: it is open there")
     open_shape = [n for n in ("B", "C_mid") if intervals[n][1] == float("inf") or intervals[n][0] <= 0]
     if open_shape:
         flags.append("shape_open")

@@ -17,14 +17,26 @@ import numpy as np
 PARAMS = ("A", "B", "C_mid", "R0")
 
 
+KINDS = ("mean", "run", "eval")
+
+
 @dataclass
 class Prediction:
-    """Mean pass rate at compute C with its pointwise profile interval."""
+    """Fitted pass rate at compute C and an interval of one of three kinds:
+
+    mean: confidence band for the mean curve (where the recipe's average run goes);
+    run:  prediction interval for a new run (adds the seed-to-seed spread; needs 2+ runs, else the
+          mean band, with `note` saying so);
+    eval: prediction interval for a single future evaluation of a new run (adds the scatter of
+          single evaluations about their run's own trend: measurement noise plus policy wander).
+    """
 
     C: Any
     value: Any
     lo: Any
     hi: Any
+    kind: str = "mean"
+    note: str = ""
 
     @property
     def interval(self) -> tuple[Any, Any]:
@@ -48,7 +60,8 @@ class FitResult:
     y: str = "pass_rate"
     group: dict[str, Any] = field(default_factory=dict)
     r0_mode: str = "anchored"
-    bootstrap: dict[str, Any] | None = None
+    runs: dict[str, Any] = field(default_factory=dict)
+    interval_method: str = ""
     alternatives: dict[str, dict[str, float]] = field(default_factory=dict)
     data: dict[str, list] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -70,11 +83,20 @@ class FitResult:
             return f"≥ {lo:.{digits}f}"
         return f"{self.params['A']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
-    def predict(self, C: Any) -> Prediction:
-        """Fitted R(C) with its profile-likelihood interval (at `level`); C scalar or array."""
+    def predict(self, C: Any, kind: str = "mean", n_mean: int = 1) -> Prediction:
+        """Fitted R(C) with a `kind` interval (see Prediction) at `level`; C scalar or array.
+
+        n_mean > 1 with kind="eval": the interval for the mean of that many successive evaluations
+        (their scatter averages down, but only as far as the autocorrelation allows).
+        """
+        from scipy import stats as sps
+
         from scaling.fit.intervals import likelihood_set
         from scaling.fit.sigmoid import model
+        from scaling.fit.spread import run_curves, t_half
 
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         c = np.atleast_1d(np.asarray(C, float))
         if "_set" not in self.__dict__:
             s = self.settings
@@ -85,10 +107,25 @@ class FitResult:
         p = self.params
         value = model(c, p["A"], p["B"], p["C_mid"], p["R0"])
         lo, hi = self.__dict__["_set"].band(c)
+        per_run = run_curves(self.runs["params"], c) if self.runs.get("params") else np.empty((0, len(c)))
+        note = ""
+        if len(per_run) >= 2:
+            h = np.array([t_half(col, self.level) for col in per_run.T])
+            lo, hi = np.minimum(lo, value - h), np.maximum(hi, value + h)
+            if kind != "mean":
+                h = np.array([t_half(col, self.level, new=True) for col in per_run.T])
+                lo, hi = np.minimum(lo, value - h), np.maximum(hi, value + h)
+        elif kind != "mean":
+            note = "one run: the seed-to-seed spread is unknown and not in this interval"
         lo, hi = np.minimum(lo, value), np.maximum(hi, value)
+        if kind == "eval":
+            z = sps.norm.ppf(0.5 + self.level / 2)
+            sd = self.runs.get("within_sd", 0.0) * np.sqrt(min(1.0, self.runs.get("long_run_factor", 1.0) / n_mean))
+            lo, hi = value - np.hypot(value - lo, z * sd), value + np.hypot(hi - value, z * sd)
+        lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
         if np.ndim(C) == 0:
-            return Prediction(float(C), float(value[0]), float(lo[0]), float(hi[0]))
-        return Prediction(c, value, lo, hi)
+            return Prediction(float(C), float(value[0]), float(lo[0]), float(hi[0]), kind, note)
+        return Prediction(c, value, lo, hi, kind, note)
 
     # ---- JSON --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -102,8 +139,6 @@ class FitResult:
     def from_dict(cls, d: dict[str, Any]) -> "FitResult":
         d = dict(d)
         d["intervals"] = {k: _open(v) for k, v in d["intervals"].items()}
-        if d.get("bootstrap"):
-            d["bootstrap"] = {k: (_open(v) if isinstance(v, list) else v) for k, v in d["bootstrap"].items()}
         return cls(**d)
 
     @classmethod
@@ -116,9 +151,8 @@ class FitResult:
                "B_interval": self.intervals["B"], "C_mid_interval": self.intervals["C_mid"],
                "identified": self.identified, "level": self.level, "window": self.window,
                "n_points": self.n_points, "n_runs": self.n_runs, "flags": self.flags,
-               "messages": self.messages, "x": self.x, "y": self.y}
-        if self.bootstrap:
-            out["bootstrap"] = self.bootstrap
+               "messages": self.messages, "x": self.x, "y": self.y, "interval_method": self.interval_method,
+               "runs": {k: v for k, v in self.runs.items() if k != "params"}}
         return _finite(out)
 
 

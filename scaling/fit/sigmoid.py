@@ -127,21 +127,28 @@ def coarse_cells(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     return lb, lc, float(np.diff(np.log(b_axis))[0]), float(np.diff(c_axis)[0])
 
 
-def zoom_best(x, y, w, r0, lb: float, lc: float, db: float, dc: float, zoom: int = 15) -> dict:
-    """Best cell of a fine grid spanning one coarse cell either side of (lb, lc)."""
-    B2, L2 = mesh(np.linspace(lb - db, lb + db, zoom), np.linspace(lc - dc, lc + dc, zoom))
-    r, a, q = evaluate(x, y, w, np.exp(B2), L2, r0)
-    j = int(np.argmin(q))
-    return {"A": float(a[j]), "B": float(np.exp(B2[j])), "C_mid": float(np.exp(L2[j])),
-            "R0": float(r[j]), "ssr": float(q[j])}
+def grid_search(x: np.ndarray, cells, zoom: int = 15) -> dict:
+    """The one grid-and-zoom search: best coarse cell, then best cell of a finer grid spanning one
+    coarse cell either side of it.
+
+    cells(log_B, log_C_mid) -> dict of per-cell arrays, one of them "ssr" (the others, such as the
+    closed-form R0 and A, are returned for the winning cell). Used by the free fit, by fits with a
+    fixed A (`compare.shared_a`) and by every per-run fit.
+    """
+    lb, lc, db, dc = coarse_cells(x)
+    i = int(np.argmin(cells(lb, lc)["ssr"]))
+    B2, L2 = mesh(np.linspace(lb[i] - db, lb[i] + db, zoom), np.linspace(lc[i] - dc, lc[i] + dc, zoom))
+    out = cells(B2, L2)
+    j = int(np.argmin(out["ssr"]))
+    return {"B": float(np.exp(B2[j])), "C_mid": float(np.exp(L2[j])), **{k: float(v[j]) for k, v in out.items()}}
 
 
 def grid_best(x, y, w, r0: float | None) -> dict:
-    """Best cell of the coarse grid, then of a finer grid around it."""
-    lb, lc, db, dc = coarse_cells(x)
-    q = evaluate(x, y, w, np.exp(lb), lc, r0)[2]
-    i = int(np.argmin(q))
-    return zoom_best(x, y, w, r0, lb[i], lc[i], db, dc)
+    """Global least-squares cell with (R0, A) in closed form."""
+    def cells(lb, lc):
+        r, a, q = evaluate(x, y, w, np.exp(lb), lc, r0)
+        return {"R0": r, "A": a, "ssr": q}
+    return grid_search(x, cells)
 
 
 def _params(start: dict, r0: float | None, logc_bounds: tuple[float, float]) -> lmfit.Parameters:

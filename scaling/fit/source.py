@@ -3,7 +3,7 @@
 A study's table (scaling.store.load_evals) has one row per evaluation of every run, with the run's
 config flattened into dotted columns. A curve is one group of runs: by default the runs that share
 every config value that varies across the study except seeds, so seeds are pooled into one curve
-(and bootstrapped) while recipes stay apart.
+(and their spread measured by per-run fits) while recipes stay apart.
 """
 
 from __future__ import annotations

@@ -7,31 +7,58 @@ import pandas as pd
 
 from fit_curves import study
 from scaling.fit import backtest, compare, fit_groups, marginal_effects
-from scaling.fit.backtest import summary
+from scaling.fit.backtest import summary, summary_table
 
 RECIPES = {"base": {"A": 0.6, "B": 1.5, "C_mid": 250.0, "R0": 0.1},
            "fast": {"A": 0.61, "B": 3.0, "C_mid": 250.0, "R0": 0.1},
            "low": {"A": 0.45, "B": 1.5, "C_mid": 250.0, "R0": 0.1}}
 
 
-def test_backtest_scores_each_run():
-    df = study(2, {"base": RECIPES["base"]}, seed=5)
-    bt = backtest(df, fraction=0.5)
-    assert list(bt["run"]) == ["base-0", "base-1"]
-    assert (bt["error"] == "").all()
-    s = summary(bt)
-    assert s["median_abs_final_error"] < 0.05 and 0 <= s["point_coverage"] <= 1
-    assert (bt["n_test"] > 0).all() and (bt["fit_to"] == 500).all()
+def test_backtest_scores_each_run_at_both_horizons_and_leaves_one_seed_out():
+    df = study(3, {"base": RECIPES["base"]}, seed=5)
+    bt = backtest(df)
+    assert (bt["error"] == "").all(), bt["error"]
+    assert sorted(set(bt["mode"])) == ["loso", "run"] and sorted(set(bt["fraction"])) == [0.25, 0.5]
+    assert len(bt) == 3 * 2 * 2
+    assert set(bt.loc[bt["fraction"] == 0.5, "fit_to"]) == {500.0}
+    assert (bt["tail_n"] == 5).all()  # evaluations in the last 10% of compute: 900, 925, ..., 1000
+    s = summary(bt, "run", 0.5)
+    assert s["runs"] == 3 and s["median_abs_final_error"] < 0.05
+    table = summary_table(bt)
+    assert list(table["horizon"]) == ["4x", "2x", "4x", "2x"] and (table["runs"] == 3).all()
+    loso = bt[bt["mode"] == "loso"]
+    # a new run's interval carries the seed-to-seed spread: wider than the run's own extrapolation
+    own = bt[bt["mode"] == "run"]
+    assert (loso["final_hi"] - loso["final_lo"]).median() > (own["final_hi"] - own["final_lo"]).median()
 
 
 def test_backtest_reports_runs_it_cannot_fit():
     df = pd.DataFrame({"flops": [1.0, 2.0, 3.0, 4.0], "pass_rate": [0.1, 0.2, 0.3, 0.4], "run_id": "r"})
-    bt = backtest(df, fraction=0.5)
+    bt = backtest(df, fractions=[0.5])
     assert "free parameters" in bt.loc[0, "error"]
 
 
+def test_collapsed_runs_are_left_out_and_said_so():
+    df = study(3, {"base": RECIPES["base"]}, seed=8)
+    df["health"] = "ok"
+    dead = df["run_id"] == "base-2"
+    df.loc[dead & (df["flops"] > 400), "pass_rate"] = 0.0
+    df.loc[dead & (df["flops"] > 400), "health"] = "collapsed"
+    df.loc[(df["run_id"] == "base-1") & (df["flops"] == 600), "health"] = "diverging"
+    (fit,), errors = fit_groups(df, by=[])
+    assert not errors and fit.n_runs == 2 and "collapsed_runs_left_out" in fit.flags
+    assert any("base-2" in m and "collapsed" in m for m in fit.messages)
+    assert "diverging_runs" in fit.flags
+    assert fit.params["A"] > 0.5  # the collapse did not drag the recipe's curve down
+    bt = backtest(df, by=[])
+    assert "collapsed" in bt.loc[bt["run"] == "base-2", "error"].item()
+    assert not (bt.loc[bt["run"] != "base-2", "run"] == "base-2").any()
+    no_column = study(2, {"base": RECIPES["base"]}, seed=8)
+    assert fit_groups(no_column, by=[])[0][0].n_runs == 2  # a missing column counts as ok
+
+
 def test_compare_ranks_by_a_then_b_at_shared_a():
-    df = study(2, RECIPES, seed=6)
+    df = study(4, RECIPES, seed=6)
     fits, errors = fit_groups(df, by=["recipe"])
     assert not errors and len(fits) == 3
     table = compare(fits)

@@ -22,7 +22,7 @@ def _run(fit_to: float) -> dict:
     truth_r = float(model(target, **TRUTH)[0])
     cov_a = cov_r = flagged = 0
     for seed in range(N_CURVES):
-        fit = fit_curve((C, noisy(1000 + seed)), sigma=0.01, fit_to=fit_to, n_boot=0)
+        fit = fit_curve((C, noisy(1000 + seed)), sigma=0.01, fit_to=fit_to)
         lo, hi = fit.intervals["A"]
         cov_a += lo <= TRUTH["A"] <= hi
         p = fit.predict(target)
@@ -61,3 +61,13 @@ def test_unidentified_fit_reports_a_lower_bound():
     assert fit.a_text().startswith("≥")
     assert "lower bound" in fit.messages[0]
     assert "window_before_cmid" in fit.flags
+
+
+def test_a_interval_reaching_one_is_not_identified():
+    """An A interval that runs into the bound 1 is open there (the review's `0.939 [0.814, 1.000]`)."""
+    truth = dict(TRUTH, A=0.985)
+    fit = fit_curve((C, np.clip(model(C, **truth) + np.random.default_rng(3).normal(0, 0.01, len(C)), 0, 1)),
+                    sigma=0.01, fit_to=1000)
+    assert fit.intervals["A"][1] >= 1 - 1e-6
+    assert not fit.identified and fit.a_text().startswith("≥")
+    assert {"a_interval_open"} & set(fit.flags) or "a_at_bound" in fit.flags

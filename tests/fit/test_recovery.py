@@ -45,7 +45,7 @@ def test_same_optimum_from_any_start(fit_to):
     y, m = noisy(7), C <= fit_to
     rng = np.random.default_rng(0)
     starts = [{"A": rng.uniform(0.2, 1), "B": rng.uniform(0.3, 8), "C_mid": 10 ** rng.uniform(0, 5)} for _ in range(12)]
-    fits = [fit_curve((C[m], y[m]), sigma=0.01, fit_from=0, start=s, n_boot=0) for s in starts]
+    fits = [fit_curve((C[m], y[m]), sigma=0.01, fit_from=0, start=s) for s in starts]
     ssr = [_ssr(f.params, y, m) for f in fits]
     assert max(ssr) - min(ssr) < 1e-6
     assert np.ptp([f.params["A"] for f in fits]) < 1e-3
@@ -69,3 +69,18 @@ def test_power_law_alternative_is_scored():
     pl = 0.8 - 0.7 * C ** -0.3
     fit = fit_curve((C, pl), sigma=0.01, fit_from=0)
     assert fit.alternatives["power_law"]["aic"] < fit.alternatives["sigmoid"]["aic"] + 2
+
+
+def test_one_grid_search_serves_every_fit(monkeypatch):
+    """The pooled fit, each per-run fit and the shared-A refits all go through sigmoid.grid_search."""
+    from fit_curves import study
+    from scaling.fit import sigmoid
+    from scaling.fit.compare import shared_a
+
+    calls = []
+    real = sigmoid.grid_search
+    monkeypatch.setattr(sigmoid, "grid_search", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fit = fit_curve(study(3, {"r": TRUTH}, seed=4))
+    assert len(calls) == 1 + 3
+    shared_a([fit, fit], n=5)
+    assert len(calls) > 4
