@@ -139,10 +139,14 @@ def efficiency(fits: Sequence[FitResult]) -> Figure:
         p = f.params
         x, y = np.asarray(f.data["x"]), np.asarray(f.data["y"])
         ok = np.asarray(f.data["in_window"], bool) & (x > 0) & (y > p["R0"]) & (y < p["A"])
-        F = p["C_mid"] ** p["B"] / ((p["A"] - p["R0"]) / (y[ok] - p["R0"]) - 1)
-        ax.scatter(x[ok], F, s=12, color=colour)
-        grid = np.geomspace(max(f.window[0], x[x > 0].min()), f.window[1], 50)
-        ax.plot(grid, grid ** p["B"], color=colour, label=f"{f.label}: slope B = {p['B']:.2f}")
+        # numpy powers: a flat curve fits a huge C_mid, and C_mid**B overflows a Python float (OverflowError).
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            F = np.float64(p["C_mid"]) ** p["B"] / ((p["A"] - p["R0"]) / (y[ok] - p["R0"]) - 1)
+            grid = np.geomspace(max(f.window[0], x[x > 0].min()), f.window[1], 50)
+            line = grid ** np.float64(p["B"])
+        shown = np.isfinite(F) & (F > 0)
+        ax.scatter(x[ok][shown], F[shown], s=12, color=colour)
+        ax.plot(grid[np.isfinite(line)], line[np.isfinite(line)], color=colour, label=f"{f.label}: slope B = {p['B']:.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(X_LABELS.get(fits[0].x, fits[0].x) + ", log scale")

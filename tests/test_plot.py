@@ -1,0 +1,16 @@
+"""Figures that must not crash on the fits real runs produce."""
+
+import numpy as np
+
+from scaling import plot
+from scaling.fit.result import FitResult
+
+
+def test_efficiency_plot_survives_a_flat_curve_with_a_huge_c_mid():
+    # A run that never learned fits C_mid far beyond the data; C_mid**B overflowed a Python float before.
+    x = np.geomspace(1e9, 1e11, 8)
+    fit = FitResult(params={"A": 0.2, "B": 3.0, "C_mid": 1e200, "R0": 0.09}, intervals={}, level=0.95,
+                    window=[1e9, 1e11], n_points=8, n_runs=1, residuals={}, noise="binomial", identified=False,
+                    flags=[], messages=[], data={"x": list(x), "y": [0.1] * 8, "in_window": [True] * 8})
+    fig = plot.efficiency([fit])
+    assert fig.axes[0].get_title().startswith("Efficiency plot")
