@@ -56,6 +56,7 @@ EVAL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "train_solved_frac": (pa.float64(), "fraction", "training prompts solved (a full-reward sample) at least once so far"),
     "train_pass_rate": (pa.float64(), "fraction", "mean@k on a fixed sample of training prompts (eval.train_prompts; NaN if none): the RFT overfitting watch"),
     "epochs": (pa.float64(), "epochs", "passes over the training prompts so far (prompts_seen / training prompts)"),
+    "health": (pa.string(), "", "run health at this evaluation: ok, collapsed, diverging or nan (scaling.rl.health)"),
 }
 
 STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
@@ -82,6 +83,7 @@ STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "full_reward_frac": (pa.float64(), "fraction", "groups whose rewards are all full (1): already solved"),
     "solved_frac": (pa.float64(), "fraction", "training prompts solved (a full-reward sample) at least once so far"),
     "epochs": (pa.float64(), "epochs", "passes over the training prompts so far (prompts_seen / training prompts)"),
+    "health": (pa.string(), "", "run health after this step: ok, collapsed, diverging or nan (scaling.rl.health)"),
 }
 
 TRAJECTORY_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {

@@ -46,7 +46,8 @@ def status_table(rows: list[dict[str, Any]], title: str) -> Table:
     table.add_column("error", overflow="fold", ratio=1)
     for row in rows:
         error = (row.get("error") or "").strip().splitlines()
-        table.add_row(row["name"], row["run_id"], row["state"], _fmt(row.get("step")), _fmt(row.get("pass_rate"), "rate"),
+        state = row["state"] + (f" ({row['health']})" if row.get("health") not in (None, "ok") else "")
+        table.add_row(row["name"], row["run_id"], state, _fmt(row.get("step")), _fmt(row.get("pass_rate"), "rate"),
                       _fmt(row.get("flops"), "flops"), _fmt(row.get("job_id")), "\n".join(error[-3:]))
     return table
 

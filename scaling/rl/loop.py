@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from scaling.config import ConfigError, RunConfig, check_inputs, read_yaml, save_run_config
 from scaling.evaluate import evaluate
 from scaling.rl.checkpoint import load_latest, save_checkpoint
+from scaling.rl.health import classify
 from scaling.rl.state import RunState, build_state
 from scaling.runtime import cores_available
 from scaling.rl.step import rl_step
@@ -154,7 +155,9 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
     def evaluate_now() -> None:
         last = evals.rows[-1]["step"] if evals.rows else -1
         since = [r for r in metrics.rows + pending if r["step"] > last]
-        evals.append([_evaluate(state, since)])
+        row = _evaluate(state, since)
+        row["health"] = classify(metrics.rows + pending, [r["pass_rate"] for r in evals.rows] + [row["pass_rate"]])
+        evals.append([row])
         checkpoint()
         trackers.log(evals.rows[-1:], "eval")
 
@@ -180,7 +183,9 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
             step += 1
             state.meter.step = step
             state.meter.wall_seconds += time.perf_counter() - started
-            pending.append({**state.meter.row(), **row})
+            row = {**state.meter.row(), **row}
+            row["health"] = classify(metrics.rows + pending + [row])
+            pending.append(row)
             reporter.update(step, reward=row["reward_mean"])
             if step % config.eval.every == 0 or step == config.train.steps:
                 evaluate_now()
@@ -197,7 +202,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
             state.pipeline.close()
     last = evals.rows[-1]
     summary = {"status": "done", "step": step, "pass_rate": last["pass_rate"], "flops": last["flops"],
-               "wall_seconds": state.meter.wall_seconds}
+               "wall_seconds": state.meter.wall_seconds, "health": last["health"]}
     if not math.isfinite(summary["pass_rate"]):
         raise FloatingPointError("non-finite pass rate at the last evaluation")
     files.mark(files.done, summary)

@@ -5,6 +5,10 @@ running, pending (submitted, not started), requeued (Slurm preemption / time-out
 again), cancelled (cancelled, or stopped on a signal after a checkpoint), missing (never
 submitted, or unknown to the scheduler). `launch` resubmits failed, requeued, cancelled and
 missing runs; they resume from their newest checkpoint.
+
+Health is reported beside the state (`health`: ok, collapsed, diverging or nan, from the DONE marker
+or the newest evaluation row; see scaling.rl.health): a collapsed run is done, not failed, and is
+not resubmitted, but its curve says nothing about its recipe.
 """
 
 from __future__ import annotations
@@ -138,6 +142,16 @@ def coverage_note(files: RunFiles, finished: bool) -> str | None:
     return coverage_warning(table.column("step").to_pylist(), table.column(column).to_pylist())
 
 
+def _health(files: RunFiles, state: str) -> str | None:
+    if state == "done":
+        return (files.read_marker(files.done) or {}).get("health")
+    try:
+        table = read_table_pinned(files.evals, columns=["health"])
+    except (OSError, ValueError, KeyError):  # no evaluation yet, or a table from before health existed
+        return None
+    return table.column("health")[-1].as_py() if table.num_rows else None
+
+
 def log_tail(study_dir: Path, run_id: str, record: dict[str, Any], lines: int = 5) -> str:
     job_id = str(record.get("job_id", ""))
     candidates = [Path(study_dir) / "logs" / f"{run_id}.log",
@@ -175,6 +189,7 @@ def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | No
     row["state"] = state
     row.update(_progress(files, finished=state == "done"))
     row["warning"] = coverage_note(files, finished=state == "done")
+    row["health"] = _health(files, state)
     if state == "failed":
         tail = log_tail(Path(study_dir), run_id, record)
         row["error"] = "\n".join(x for x in (reason, tail) if x)
@@ -196,9 +211,15 @@ def study_status(study_dir: str | Path, runs: list[tuple[str, str]] | None = Non
     return [run_row(study_dir, rid, name, manifest.get(rid), slurm) for rid, name in runs]
 
 
+UNHEALTHY = ("collapsed", "diverging", "nan")
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Runs per state, then per unhealthy label (a collapsed run also counts as done)."""
     counts = Counter(row["state"] for row in rows)
-    return {state: counts[state] for state in STATES if counts[state]}
+    health = Counter(row.get("health") for row in rows)
+    return {**{state: counts[state] for state in STATES if counts[state]},
+            **{label: health[label] for label in UNHEALTHY if health[label]}}
 
 
 def status(spec: Any) -> list[dict[str, Any]]:

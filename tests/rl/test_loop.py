@@ -34,6 +34,8 @@ def test_run_writes_curve_and_metrics(tmp_path, tiny_tree):
     assert evals["pass_rate"].between(0, 1).all()
     assert (metrics["samples_seen"].diff().dropna() == 16).all()
     assert RunFiles(tmp_path / "run").done.exists()
+    # Every step and evaluation row says how the run is doing (scaling.rl.health), and so does DONE.
+    assert set(metrics["health"]) == {"ok"} and set(evals["health"]) == {"ok"} and summary["health"] == "ok"
 
 
 def test_same_seed_same_rows(tmp_path, tiny_tree):
