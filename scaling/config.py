@@ -43,8 +43,20 @@ class TaskConfig(_Section):
     train_prompts: int | None = Field(
         None, ge=1, description="Train on only the first N training prompts, for many epochs (reinforcement fine-tuning, "
         "RFT: a narrow prompt set; OpenAI 2024). None: every training prompt.")
+    chat_template: Literal["auto", "none"] = Field(
+        "auto", description="auto: render prompts with the tokenizer's chat template when it has one (instruct models); "
+        "none: the raw prompt text, with the tokenizer's own special tokens (e.g. BOS).")
+    system_prompt: str | None = Field(None, description="System message (chat template) or text put before the prompt (none).")
+    prompt_template: str = Field("{question}", description="The user message; {question} is replaced by the task's prompt "
+                                 "(e.g. 'Solve and put the answer in \\boxed{}.\\n{question}').")
     train_size: int = Field(20000, ge=1, description="Training prompts (generated tasks); dataset tasks use every row.")
     val_size: int = Field(1000, ge=1, description="Held-out prompts for evaluation, disjoint from training; 1000 x k=4 gives a standard error of ~0.01 on the mean pass rate (measured).")
+
+    @model_validator(mode="after")
+    def _template(self) -> "TaskConfig":
+        if "{question}" not in self.prompt_template:
+            raise ValueError("prompt_template must contain {question}")
+        return self
 
 
 class ModelConfig(_Section):

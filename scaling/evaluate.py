@@ -38,7 +38,7 @@ class EvalResult:
 
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
                  options: dict, generator) -> tuple[list[float], list[int]]:
-    ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples])
+    ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples], task.prompt_style)
     out = sample(model, ids, mask, generator=generator, greedy=greedy, repeat=k, **options)
     texts = decode(tokenizer, out)
     scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]

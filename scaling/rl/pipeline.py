@@ -41,6 +41,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
     from scaling.config import build_config
     from scaling.model import make_policy
     from scaling.rl.precision import apply_precision
+    from scaling.tasks.base import PromptStyle
 
     torch.set_num_threads(threads)
     config = build_config(config_tree)
@@ -50,6 +51,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
     params = list(model.state_dict().values())
     generator = torch.Generator().manual_seed(config.seed + 7919)
     options = sampling_options(config.rollout, tokenizer)
+    style = PromptStyle.of(config.task)
     seen = -1
     while (request := requests.get()) is not None:
         indices, prompts = request
@@ -58,7 +60,7 @@ def _sampler_main(config_tree: dict, base_path, shared: list[torch.Tensor], vers
                 for target, source in zip(params, shared):
                     target.copy_(source)
                 seen = version.value
-        ids, mask = encode_prompts(tokenizer, prompts)
+        ids, mask = encode_prompts(tokenizer, prompts, style)
         out = sample(model, ids, mask, generator=generator, repeat=config.rollout.generations_per_prompt, **options)
         results.put(Sampled(indices, ids, mask, out, seen))
 

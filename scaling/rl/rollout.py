@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from scaling.rl.prompts import encode_prompts  # noqa: F401  (prompt rendering lives there; imported from here too)
+
 
 @dataclass
 class Completions:
@@ -31,12 +33,6 @@ class Completions:
     def action_mask(self) -> torch.Tensor:
         """Tokens the policy chose: the ones a policy loss may train on."""
         return self.mask if self.forced is None else self.mask * (~self.forced)
-
-
-def encode_prompts(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded prompt ids and attention mask (no special tokens added)."""
-    batch = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
-    return batch["input_ids"], batch["attention_mask"]
 
 
 @functools.cache

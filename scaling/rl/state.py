@@ -11,6 +11,7 @@ from scaling.compute import ComputeMeter, ModelShape
 from scaling.config import RunConfig
 from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
+from scaling.rl.prompts import check_encodable
 from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
@@ -64,6 +65,7 @@ def build_state(config: RunConfig) -> RunState:
     apply_precision(model, config.model.precision)
     model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
     task = make_task(config.task, config.warmstart_seed)
+    check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
     master = MasterWeights(model)
     opt = config.optim
     # fused: one kernel for all parameters; torch's default per-tensor loop cost ~10 ms a step on CPU here.

@@ -32,7 +32,7 @@ def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget
 def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
     cfg = state.config
     indices = state.pool.draw(cfg.rollout.prompts_per_step)
-    ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices))
+    ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices), state.task.prompt_style)
     out = sample(state.model, ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
                  **sampling_options(cfg.rollout, state.tokenizer))
     return indices, ids, mask, out, 0

@@ -28,7 +28,9 @@ from transformers.utils import logging as hf_logging
 from scaling.config import RunConfig, stable_hash
 from scaling.evaluate import evaluate
 from scaling.model import make_policy
+from scaling.rl.prompts import check_encodable, prompt_ids
 from scaling.tasks import make_task
+from scaling.tasks.base import PromptStyle
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "SCALING_CACHE"
@@ -80,7 +82,7 @@ def ensure_base_model(config: RunConfig) -> Path:
     return target
 
 
-def _batches(examples, tokenizer, batch_size: int, generator: torch.Generator):
+def _batches(examples, tokenizer, batch_size: int, generator: torch.Generator, style: PromptStyle):
     """Endless shuffled batches of prompt+demonstration+EOS, with the loss on the answer only."""
     eos = tokenizer.eos_token_id
     while True:
@@ -88,7 +90,7 @@ def _batches(examples, tokenizer, batch_size: int, generator: torch.Generator):
         for lo in range(0, len(order) - batch_size + 1, batch_size):
             rows, labels = [], []
             for i in order[lo:lo + batch_size]:
-                prompt = tokenizer.encode(examples[i].prompt, add_special_tokens=False)
+                prompt = prompt_ids(tokenizer, examples[i].prompt, style)  # exactly what RL samples from
                 answer = tokenizer.encode(examples[i].demonstration, add_special_tokens=False) + [eos]
                 rows.append(prompt + answer)
                 labels.append([-100] * len(prompt) + answer)
@@ -106,6 +108,7 @@ def supervised_warm_start(config: RunConfig):
     task = make_task(config.task, config.warmstart_seed)
     train = [ex for ex in task.train_examples() if ex.demonstration is not None]
     checks = task.val_examples()[:ws.check_prompts]
+    check_encodable(tokenizer, train + checks, task.prompt_style)
 
     def pass_rate() -> float:
         model.eval()
@@ -118,7 +121,8 @@ def supervised_warm_start(config: RunConfig):
     if not ws.enabled or ws.target_low <= info["pass_rate"] <= ws.target_high or not train:
         return model, tokenizer, info
     optimizer = torch.optim.AdamW(model.parameters(), lr=ws.lr, fused=True)
-    batches = _batches(train, tokenizer, min(ws.batch_size, len(train)), torch.Generator().manual_seed(config.warmstart_seed))
+    batches = _batches(train, tokenizer, min(ws.batch_size, len(train)), torch.Generator().manual_seed(config.warmstart_seed),
+                       task.prompt_style)
     interval, step = ws.check_every, 0
     saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
     while step < ws.max_steps:

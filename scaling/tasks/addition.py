@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from scaling.tasks.base import Example, register_task
+from scaling.tasks.base import Example, PromptStyle, register_task
 
 
 def _reversed(number: int, width: int) -> str:
@@ -23,6 +23,7 @@ def make_example(a: int, b: int, digits: int) -> Example:
 
 class Addition:
     name = "addition"
+    prompt_style = PromptStyle()  # make_task sets the configured one
 
     def __init__(self, digits: int, train_size: int, val_size: int, seed: int):
         self.digits = digits

@@ -15,8 +15,26 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a task's prompt is shown to the model (rendered by `scaling.rl.prompts`, which knows the tokenizer)."""
+    template: str = "{question}"     # the user message; {question} is the task's prompt
+    system: str | None = None        # system message, or text put before the prompt without a chat template
+    chat_template: str = "auto"      # auto: the tokenizer's chat template when it has one; none: raw text
+
+    @classmethod
+    def of(cls, config: Any) -> "PromptStyle":
+        return cls(template=getattr(config, "prompt_template", "{question}"),
+                   system=getattr(config, "system_prompt", None), chat_template=getattr(config, "chat_template", "auto"))
+
+    def user_message(self, question: str) -> str:
+        # replace, not str.format: LaTeX braces in a template ("\\boxed{}") are not format fields.
+        return self.template.replace("{question}", question)
+
+
 class Task(Protocol):
     name: str
+    prompt_style: PromptStyle  # set by make_task from the task config
 
     def train_examples(self) -> list[Example]: ...
 
@@ -55,4 +73,6 @@ def make_task(config: Any, seed: int) -> Task:
     factory = _REGISTRY.get(config.name)
     if factory is None:
         raise ValueError(f"task.name: unknown task {config.name!r} (known: {', '.join(task_names())})")
-    return factory(config, seed)
+    task = factory(config, seed)
+    task.prompt_style = PromptStyle.of(config)
+    return task

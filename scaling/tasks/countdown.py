@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from fractions import Fraction
 
-from scaling.tasks.base import Example, register_task
+from scaling.tasks.base import Example, PromptStyle, register_task
 
 # Longer completions are not expressions the task asks for; the cap also bounds parser recursion.
 MAX_COMPLETION_CHARS = 200
@@ -182,6 +182,7 @@ def make_example(numbers: list[int], target: int, demonstration: str) -> Example
 
 class Countdown:
     name = "countdown"
+    prompt_style = PromptStyle()  # make_task sets the configured one
 
     def __init__(self, numbers: int, max_number: int, train_size: int, val_size: int, seed: int):
         if numbers < 2 or max_number < 2:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 from scaling.tasks.answers import canonical, equivalent, extract, gold_answer
-from scaling.tasks.base import Example, register_task
+from scaling.tasks.base import Example, PromptStyle, register_task
 from scaling.tasks.files import read_rows
 
 
@@ -27,6 +27,7 @@ def _examples(rows: list[tuple[str, str]], source: str, ids: list[int], fields: 
 
 class Dataset:
     name = "dataset"
+    prompt_style = PromptStyle()  # make_task sets the configured one
 
     def __init__(self, path: str | None, val_path: str | None, val_size: int, seed: int,
                  prompt_field: str = "prompt", answer_field: str = "answer", answer_format: str = "auto"):
