@@ -26,9 +26,11 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["addition", "countdown", "dataset"] = Field(
-        "addition", description="Task with a verifier: addition, countdown (TinyZero / Gandhi et al. 2024) or a dataset of math answers.")
-    digits: int = Field(3, ge=1, le=12, description="addition: digits per operand (zero-padded, written least-significant first).")
+    name: Literal["addition", "addition_think", "countdown", "dataset"] = Field(
+        "addition", description="Task with a verifier: addition, addition_think (addition that thinks first: a scratchpad of "
+        "per-digit sums, an end-of-thinking marker, then the answer, for s1 budget forcing, Muennighoff et al. 2025), "
+        "countdown (TinyZero / Gandhi et al. 2024) or a dataset of math answers.")
+    digits: int = Field(3, ge=1, le=12, description="addition, addition_think: digits per operand (zero-padded, written least-significant first).")
     numbers: int = Field(3, ge=2, le=6, description="countdown: how many numbers are given.")
     max_number: int = Field(20, ge=2, description="countdown: largest number drawn.")
     path: str | None = Field(None, description="dataset: a .jsonl, .parquet or .csv file, or a folder saved by HF datasets (save_to_disk).")
@@ -203,6 +205,13 @@ class LogConfig(_Section):
         "offline", description="W&B mode: offline (files under the run folder, `wandb sync` later) unless set online.")
 
 
+class CheckpointConfig(_Section):
+    keep_eval_weights: bool = Field(
+        False, description="Also keep the policy weights of every evaluation step (<run>/weights/step_N, a saved "
+        "model) so `scaling infer` can sample many completions from each checkpoint (inference-time scaling: "
+        "Brown et al. 2024; Snell et al. 2024). Off by default: one model copy per evaluation is large for real models.")
+
+
 class RunConfig(_Section):
     seed: int = Field(0, description="Seeds data order, sampling and the RL init; the warm start has its own seed.")
     warmstart_seed: int = Field(0, description="Seed of the base model and of the task's prompt sets; equal across a grid so every run starts identical.")
@@ -219,6 +228,7 @@ class RunConfig(_Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     log: LogConfig = LogConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
 
     @model_validator(mode="after")
     def _warmstart_default(self) -> "RunConfig":

@@ -9,6 +9,9 @@ Layout of a run folder (schema version `SCHEMA_VERSION`):
     <run>/checkpoints/       newest checkpoints (see scaling.rl.checkpoint)
     <run>/DONE | FAILED      completion / failure marker, JSON
     <run>/run.json           study runs only: study name, run ID, readable name, axis values
+    <run>/weights/step_N/    with checkpoint.keep_eval_weights: the policy at each evaluation (a saved model)
+    <run>/infer/<setting>/step_N.parquet   `scaling infer`: one row per sample   (SAMPLE_COLUMNS)
+    <run>/infer/<setting>/setting.json     how those samples were drawn (n, temperature, budget, ...)
 
 Every table is rewritten whole through a temp file and `os.replace`, so a reader never sees a
 half-written file and a killed writer leaves the previous version. Tables are small (hundreds of
@@ -94,6 +97,26 @@ TRAJECTORY_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "completion": (pa.string(), "", "the sampled completion, EOS removed"),
     "reward": (pa.float64(), "reward", "task reward from the verifier (before length shaping)"),
     "tokens": (pa.int64(), "tokens", "completion length"),
+}
+
+
+SAMPLE_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    "step": (pa.int64(), "steps", "RL step of the checkpoint sampled (0: the base model)"),
+    "train_flops": (pa.float64(), "FLOP", "training compute of that checkpoint (the evaluation row's flops; NaN if unknown)"),
+    "setting": (pa.string(), "", "label of the sampling setting (the folder name; setting.json has every field)"),
+    "temperature": (pa.float64(), "", "sampling temperature"),
+    "budget_min": (pa.int64(), "tokens", "s1 budget forcing: thinking tokens below which a stop becomes 'Wait' (null: no forcing)"),
+    "budget_max": (pa.int64(), "tokens", "s1 budget forcing: thinking tokens at which the end of thinking is forced (null: none)"),
+    "prompt_id": (pa.int64(), "", "index of the prompt in the task's held-out set"),
+    "sample": (pa.int64(), "", "index of the sample for this prompt, 0..n-1"),
+    "answer": (pa.string(), "", "final answer extracted by the task (Task.extract_answer); null: none stated"),
+    "correct": (pa.float64(), "reward", "the task verifier's score of the completion (1 correct, 0 wrong)"),
+    "prompt_tokens": (pa.int64(), "tokens", "prompt length"),
+    "completion_tokens": (pa.int64(), "tokens", "tokens the model wrote (EOS included, forced tokens excluded)"),
+    "forced_tokens": (pa.int64(), "tokens", "tokens written by budget forcing ('Wait', end marker, answer prefix)"),
+    "thinking_tokens": (pa.int64(), "tokens", "model-written tokens before the end-of-thinking marker (null: task does not think)"),
+    "truncated": (pa.bool_(), "", "no EOS within the generation budget"),
+    "inference_flops": (pa.float64(), "FLOP", "forward FLOPs of this sample: prompt + every completion token (scaling.compute)"),
 }
 
 
@@ -190,7 +213,8 @@ def schema_markdown() -> str:
     """The schema as Markdown tables (used by the README and `docs`)."""
     lines = []
     tables = (("evals.parquet", EVAL_COLUMNS), ("metrics.parquet", STEP_COLUMNS),
-              ("trajectories.parquet", TRAJECTORY_COLUMNS))
+              ("trajectories.parquet", TRAJECTORY_COLUMNS),
+              ("infer/<setting>/step_N.parquet (scaling infer)", SAMPLE_COLUMNS))
     for title, cols in tables:
         lines += [f"### {title}", "", "| column | type | unit | meaning |", "|---|---|---|---|"]
         lines += [f"| `{n}` | {t} | {u} | {m} |" for n, (t, u, m) in cols.items()]

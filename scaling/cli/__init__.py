@@ -9,9 +9,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register() -> None:
-    from scaling.cli import export, fit, quickstart, study, train
+    from scaling.cli import export, fit, infer, quickstart, study, train
 
-    for module in (quickstart, train, study, fit, export):
+    for module in (quickstart, train, study, fit, export, infer):
         module.register(app)
 
 

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from scaling.config import ConfigError, RunConfig, check_inputs, read_yaml, save_run_config
 from scaling.evaluate import evaluate
-from scaling.rl.checkpoint import load_latest, save_checkpoint
+from scaling.rl.checkpoint import load_latest, save_checkpoint, save_eval_weights
 from scaling.rl.health import classify
 from scaling.rl.state import RunState, build_state
 from scaling.runtime import cores_available
@@ -141,6 +141,8 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> d
 
     def checkpoint() -> None:
         nonlocal saved_at
+        if config.checkpoint.keep_eval_weights and evals.rows and evals.rows[-1]["step"] == step:
+            save_eval_weights(files.dir / "weights", step, state.model, state.tokenizer, evals.rows[-1])
         if saved_at == step:  # e.g. the last step was an evaluation step: already saved
             return
         metrics.append(pending)

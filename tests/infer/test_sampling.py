@@ -1,0 +1,79 @@
+"""`scaling infer` on a real (tiny) run: kept evaluation weights, one table per checkpoint and setting,
+killed and rerun gives identical tables, budget forcing rows, and bad input."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scaling.cli import _register, app
+from scaling.config import build_config
+from scaling.infer.sampling import Setting, sample_checkpoint, CheckpointInfo
+from scaling.infer.sources import resolve
+from scaling.rl.loop import train
+from scaling.store import SAMPLE_COLUMNS
+from scaling.tasks import make_task
+
+
+def _tiny_run(tmp_path, tiny_tree):
+    tiny_tree["task"]["name"] = "addition_think"
+    tiny_tree["rollout"]["max_new_tokens"] = 12
+    tiny_tree["checkpoint"] = {"keep_eval_weights": True}
+    train(build_config(tiny_tree), tmp_path / "run")
+    return tmp_path / "run"
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_kept_weights_infer_tables_and_an_interrupted_infer_writes_identical_tables(tmp_path, tiny_tree):
+    run = _tiny_run(tmp_path, tiny_tree)
+    assert sorted(p.name for p in (run / "weights").iterdir()) == [f"step_{s:06d}" for s in (0, 2, 4, 6)]
+    (source,) = resolve(run)
+    steps = [c.step for c in source.checkpoints]
+    assert {0, 2, 4, 6} <= set(steps)
+    evals = pd.read_parquet(run / "evals.parquet").set_index("step")["flops"]
+    assert all(c.train_flops == evals[c.step] for c in source.checkpoints if c.step in evals.index)
+
+    setting = Setting(n=4, prompts=6, temperature=1.0, max_new_tokens=12, batch_rows=8)  # 2 prompts per chunk
+    task = make_task(source.config.task, source.config.warmstart_seed)
+    ckpt = source.checkpoints[-1]
+    model, tok = ckpt.load()
+    info = CheckpointInfo(ckpt.step, ckpt.train_flops)
+    whole = sample_checkpoint(model, tok, task, task.val_examples(), setting, info, tmp_path / "a")
+
+    def kill_after_first_chunk(done, total):
+        if done == 2:
+            raise _Killed
+    with pytest.raises(_Killed):
+        sample_checkpoint(model, tok, task, task.val_examples(), setting, info, tmp_path / "b",
+                          on_chunk=kill_after_first_chunk)
+    assert len(pd.read_parquet(tmp_path / "b" / whole.name)) == 8
+    resumed = sample_checkpoint(model, tok, task, task.val_examples(), setting, info, tmp_path / "b")
+    a, b = pd.read_parquet(whole), pd.read_parquet(resumed)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == list(SAMPLE_COLUMNS) and len(a) == 24
+    assert sorted(set(zip(a.prompt_id, a["sample"]))) == [(p, s) for p in range(6) for s in range(4)]
+    assert (a.completion_tokens > 0).all() and (a.forced_tokens == 0).all() and (a.inference_flops > 0).all()
+    assert a.thinking_tokens.notna().all() and (a.step == ckpt.step).all()
+    # A different setting in the same folder is refused rather than mixed in.
+    with pytest.raises(ValueError, match="different settings"):
+        sample_checkpoint(model, tok, task, task.val_examples(), Setting(n=2, prompts=6, temperature=1.0,
+                          max_new_tokens=12, batch_rows=8), info, tmp_path / "a")
+
+    # The CLI: every kept checkpoint under a budget and without; forced rows never exceed the budget.
+    _register()
+    result = CliRunner().invoke(app, ["infer", str(run), "--n", "3", "--prompts", "4", "--checkpoints", "0",
+                                      "--checkpoints", "6", "--budget", "none", "--budget", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    forced = pd.read_parquet(run / "infer" / "n3-p4-t1-think0-2" / "step_000006.parquet")
+    assert (forced.thinking_tokens <= 2).all() and forced.budget_max.eq(2).all()
+    assert (forced.forced_tokens[forced.thinking_tokens == 2] >= 1).all()
+    assert (run / "infer" / "n3-p4-t1" / "step_000000.parquet").exists()
+    # Bad input: one line, exit 2, nothing new written.
+    before = sorted(p for p in (run / "infer").rglob("*"))
+    result = CliRunner().invoke(app, ["infer", str(run), "--n", "3", "--checkpoints", "3", "--quiet"])
+    assert result.exit_code == 2 and "no checkpoint at step 3" in result.output
+    result = CliRunner().invoke(app, ["infer", str(run), "--n", "3", "--budget", "9:2", "--quiet"])
+    assert result.exit_code == 2 and "minimum exceeds" in result.output
+    assert sorted(p for p in (run / "infer").rglob("*")) == before
