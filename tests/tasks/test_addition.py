@@ -55,7 +55,7 @@ def test_too_many_prompts_for_the_space():
 
 def test_unknown_task_name_is_a_clear_error():
     assert {"addition", "countdown", "dataset"} <= set(task_names())
-    with pytest.raises(ValueError, match=r"task.name: unknown task 'sorting' \(known: addition, countdown, dataset"):
+    with pytest.raises(ValueError, match=r"task.name: unknown task 'sorting' \(known: addition, addition_think, countdown, dataset"):
         make_task(SimpleNamespace(name="sorting"), seed=0)
 
 
