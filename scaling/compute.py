@@ -60,6 +60,19 @@ class ComputeMeter:
         """The backward of that forward: twice its FLOPs (gradients for activations and for weights)."""
         self.flops += 2.0 * sequences * shape.forward_flops(length, attended_positions(start, length))
 
+    COUNTERS = ("prompts_seen", "samples_seen", "generated_tokens", "trained_tokens", "flops")
+
+    def counters(self) -> list[float]:
+        return [float(getattr(self, name)) for name in self.COUNTERS]
+
+    def add_global(self, before: list[float], runtime) -> None:
+        """Replace this rank's additions since `before` by every rank's (a data-parallel run counts all its work)."""
+        if not runtime.distributed:
+            return
+        added = runtime.all_reduce_sum([now - then for now, then in zip(self.counters(), before)])
+        for name, then, more in zip(self.COUNTERS, before, added):
+            setattr(self, name, type(getattr(self, name))(then + more))
+
     @property
     def device_hours(self) -> float:
         return self.wall_seconds * self.devices / 3600.0

@@ -171,6 +171,9 @@ class TrainConfig(_Section):
     track_kl: bool = Field(True, description="Keep a frozen copy of the initial policy to log KL to it on evaluation steps "
                            "(monitoring only; turn off for large models). kl_beta > 0 keeps the copy regardless.")
     pipeline_k: int = Field(0, ge=0, description="PipelineRL-k (ScaleRL): sampler weights at most k steps stale; 0 is the synchronous loop.")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="Completion rows per forward/backward, a multiple of the group size; gradients accumulate "
+        "to exactly the full-batch update (gradient accumulation, as TRL/veRL micro-batches). None: the whole update at once.")
 
     @field_validator("filter_zero_variance", mode="before")
     @classmethod
@@ -237,6 +240,14 @@ class RunConfig(_Section):
                                self.warmstart.model_copy(update={"enabled": self.model.name_or_path is None}))
         return self
 
+    @model_validator(mode="after")
+    def _whole_groups(self) -> "RunConfig":
+        size, group = self.train.micro_batch_size, self.rollout.generations_per_prompt
+        if size is not None and size % group:
+            raise ValueError(f"train.micro_batch_size ({size}) must be a multiple of "
+                             f"rollout.generations_per_prompt ({group}): micro-batches hold whole groups")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -301,6 +312,8 @@ def _format_error(err: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"]) or "config"
     if first["type"] == "extra_forbidden":
         return f"{where}: unknown key"
+    if first["type"] == "value_error":  # our own validators: the message names the fields
+        return f"{where}: {first['msg'].removeprefix('Value error, ')}"
     return f"{where}: {first['msg']} (got {first.get('input')!r})"
 
 

@@ -78,6 +78,44 @@ class Runtime:
         """What device-hours count: one GPU per rank, or the CPU cores the ranks train on."""
         return self.world_size if self.is_cuda else self.world_size * threads
 
+    def shard(self, items: list) -> list:
+        """This rank's contiguous share of `items` (sizes differ by at most one), so gathers restore the order."""
+        per, extra = divmod(len(items), self.world_size)
+        start = self.rank * per + min(self.rank, extra)
+        return items[start:start + per + (self.rank < extra)]
+
+    # Collectives. With one process each is the identity, so callers never branch on the world size.
+
+    def _reduce(self, values: list[float], op) -> list[float]:
+        if not self.distributed:
+            return [float(v) for v in values]
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=op)
+        return tensor.tolist()
+
+    def all_reduce_sum(self, values: list[float]) -> list[float]:
+        """Element-wise sums over ranks (float64, so counts stay exact)."""
+        return self._reduce(values, dist.ReduceOp.SUM)
+
+    def all_reduce_max(self, values: list[float]) -> list[float]:
+        return self._reduce(values, dist.ReduceOp.MAX)
+
+    def any_true(self, flag: bool) -> bool:
+        """Whether any rank says yes: stop requests and failures reach every rank at the same point."""
+        return self.all_reduce_max([1.0 if flag else 0.0])[0] > 0
+
+    def all_gather(self, obj) -> list:
+        """Every rank's `obj`, in rank order, on every rank (pickled; for small things: rewards, counts, RNG states)."""
+        if not self.distributed:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)

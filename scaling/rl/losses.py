@@ -8,21 +8,43 @@ with `logp`/`old_logp`/`mask` of shape (B, T), `advantages` of shape (B,), `cfg`
 `per_token_loss` is (B, T); `clipped` is a (B, T) bool tensor of tokens where the clip (or cap)
 was active. An aggregation turns the per-token loss into the scalar that is differentiated:
 
-    aggregate(per_token_loss, mask, group_ids, budget) -> scalar
+    aggregate(per_token_loss, mask, group_ids, norm) -> scalar
 
-`budget` is the longest a completion can be (max_new_tokens, plus the forced-interruption tokens
-and their budget when interruption is on); only `constant` uses it. Each loss type aggregates as
-its paper does unless `loss.aggregation` says otherwise (`aggregation_for`).
+`norm` (a `Normaliser`) holds the denominators of the whole update batch: its loss tokens, completions,
+prompts, and the budget, the longest a completion can be (max_new_tokens, plus the forced-interruption
+tokens and their budget when interruption is on; only `constant` uses it). A micro-batch, or one rank's
+share of a data-parallel batch, divides by the whole batch's counts, so its loss is its share of the
+full-batch loss and the shares' gradients add up to the full-batch gradient exactly. Collectives that
+sum those counts across ranks live outside (scaling.runtime); for one batch held whole
+`Normaliser.of(mask, group_ids, budget)` is all. Each loss type aggregates as its paper does unless
+`loss.aggregation` says otherwise (`aggregation_for`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
+
+@dataclass(frozen=True)
+class Normaliser:
+    """Denominators of an aggregation, counted over the whole update batch (every micro-batch, every rank)."""
+
+    tokens: float   # loss tokens (mask sum)
+    samples: int    # completions
+    prompts: int    # groups
+    budget: int     # longest possible completion (Dr.GRPO's constant)
+
+    @classmethod
+    def of(cls, mask: torch.Tensor, group_ids: torch.Tensor, budget: int) -> "Normaliser":
+        """The counts of one batch held whole in one process."""
+        return cls(tokens=float(mask.sum()), samples=mask.shape[0],
+                   prompts=int(torch.unique(group_ids).numel()), budget=budget)
+
 LossFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
-AggregateFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
+AggregateFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Normaliser], torch.Tensor]
 
 POLICY_LOSSES: dict[str, LossFn] = {}
 AGGREGATIONS: dict[str, AggregateFn] = {}
@@ -107,35 +129,38 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 @register(AGGREGATIONS, "token_mean")
-def token_mean(loss, mask, group_ids, budget):
+def token_mean(loss, mask, group_ids, norm):
     """Mean over every loss token of the batch (DAPO): long completions weigh more."""
-    return (loss * mask).sum() / mask.sum().clamp(min=1)
+    return (loss * mask).sum() / max(norm.tokens, 1.0)
 
 
 @register(AGGREGATIONS, "sample_mean")
-def sample_mean(loss, mask, group_ids, budget):
+def sample_mean(loss, mask, group_ids, norm):
     """Mean over completions of each completion's token mean (GRPO's 1/|o_i|)."""
     per_sample = (loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-    return per_sample.mean()
+    return per_sample.sum() / max(norm.samples, 1)
 
 
 @register(AGGREGATIONS, "prompt_mean")
-def prompt_mean(loss, mask, group_ids, budget):
-    """Token mean within each prompt's group, then mean over prompts (ScaleRL's prompt-level average)."""
+def prompt_mean(loss, mask, group_ids, norm):
+    """Token mean within each prompt's group, then mean over prompts (ScaleRL's prompt-level average).
+
+    A group's completions must sit together in one piece of the batch (micro-batches and ranks split whole groups).
+    """
     groups = torch.unique(group_ids, return_inverse=True)[1].to(loss.device)
     count = int(groups.max()) + 1
     token_sum = loss.new_zeros(count).index_add(0, groups, (loss * mask).sum(-1))
     token_count = loss.new_zeros(count).index_add(0, groups, mask.sum(-1).to(loss.dtype))
-    return (token_sum / token_count.clamp(min=1)).mean()
+    return (token_sum / token_count.clamp(min=1)).sum() / max(norm.prompts, 1)
 
 
 @register(AGGREGATIONS, "constant")
-def constant_norm(loss, mask, group_ids, budget):
+def constant_norm(loss, mask, group_ids, norm):
     """Sum divided by batch x generation budget, a constant (Dr.GRPO, Liu et al. 2025): no length bias.
 
-    `budget` must bound every completion's length (forced interruption included), or a long completion
+    `norm.budget` must bound every completion's length (forced interruption included), or a long completion
     would weigh more than a full one and the "constant" would not normalise."""
-    return (loss * mask).sum() / (loss.shape[0] * budget)
+    return (loss * mask).sum() / (max(norm.samples, 1) * norm.budget)
 
 
 def policy_loss(name: str) -> LossFn:

@@ -15,7 +15,8 @@ from scaling.rl.prompts import check_encodable
 from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
-from scaling.runtime import cores_available
+from scaling.rl.update import PolicyLogProbs
+from scaling.runtime import Runtime, cores_available
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, Task
 
@@ -36,6 +37,8 @@ class RunState:
     sample_generator: torch.Generator
     meter: ComputeMeter
     shape: ModelShape
+    runtime: Runtime = Runtime(torch.device("cpu"))
+    trainer: torch.nn.Module | None = None  # the training log-prob pass: PolicyLogProbs, DDP-wrapped when distributed
     reference: torch.nn.Module | None = None
     pipeline: object | None = None  # a PipelineSampler when train.pipeline_k > 0
     base_path: object | None = None
@@ -59,8 +62,32 @@ class RunState:
         self.meter = ComputeMeter(**state["meter"])
 
 
-def build_state(config: RunConfig) -> RunState:
-    base = ensure_base_model(config) if config.warmstart.enabled else None
+def sampling_seed(seed: int, rank: int) -> int:
+    """Rank 0 samples as a one-process run does; the other ranks draw independent streams."""
+    return seed + 1_000_003 * rank
+
+
+def _base_model(config: RunConfig, runtime: Runtime):
+    """The warm start, built once: rank 0 builds (or finds) it while the others wait, then they read the cache."""
+    if not config.warmstart.enabled:
+        return None
+    base = ensure_base_model(config) if runtime.is_main else None
+    runtime.barrier()
+    return base if runtime.is_main else ensure_base_model(config)
+
+
+def _trainer(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+    trainer = PolicyLogProbs(model)
+    if not runtime.distributed:
+        return trainer
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(trainer, device_ids=[runtime.device.index] if runtime.is_cuda else None)
+
+
+def build_state(config: RunConfig, runtime: Runtime | None = None) -> RunState:
+    runtime = runtime or Runtime(torch.device("cpu"))
+    base = _base_model(config, runtime)
     model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
     apply_precision(model, config.model.precision)
     model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
@@ -83,7 +110,8 @@ def build_state(config: RunConfig) -> RunState:
     return RunState(config=config, model=model, tokenizer=tokenizer, task=task, train_examples=train,
                     val_examples=val, optimizer=optimizer, scheduler=scheduler, master=master, scaler=scaler,
                     pool=PromptPool(len(train), config.seed),
-                    sample_generator=torch.Generator().manual_seed(config.seed),
+                    sample_generator=torch.Generator().manual_seed(sampling_seed(config.seed, runtime.rank)),
                     meter=ComputeMeter(devices=devices),
                     shape=ModelShape.of(model, count_parameters(model)["matmul"]),
+                    runtime=runtime, trainer=_trainer(model, runtime),
                     reference=reference, base_path=base or config.model.name_or_path, dtypes=dtype_summary(model))

@@ -1,22 +1,29 @@
-"""One RL step: sample a batch, score it, compute advantages, and run the policy updates."""
+"""One RL step: sample a batch, score it, compute advantages, and run the policy updates.
+
+Under data parallelism every rank draws the step's prompts from an identical pool, samples its own contiguous
+share of them (whole groups, its own generator) and trains on it. What must be global is gathered or summed
+through the runtime: rewards (for batch-level advantage std, zero-variance statistics and the pool's records, so
+pool state stays identical on all ranks), the update's denominators (scaling.rl.update), the step's metrics and
+the compute meter. With one process every collective is the identity.
+"""
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from transformers import DynamicCache
 
 from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.batch import Batch, join_batches, select_groups
 from scaling.rl.coverage import group_coverage, solved
-from scaling.rl.losses import aggregation, aggregation_for, k3_kl, policy_loss
-from scaling.rl.rollout import (Completions, completion_budget, decode, encode_prompts, positions, sample,
-                                sampling_options, with_cache)
+from scaling.rl.losses import k3_kl
+from scaling.rl.rollout import Completions, decode, encode_prompts, sample, sampling_options
 from scaling.rl.state import RunState
+from scaling.rl.update import SUMS, completion_logprobs, minibatches, optimizer_step, update  # noqa: F401
+from scaling.rl.update import select as _select
 
 
 def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget: int, buffer: int) -> torch.Tensor:
@@ -31,7 +38,7 @@ def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget
 
 def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
     cfg = state.config
-    indices = state.pool.draw(cfg.rollout.prompts_per_step)
+    indices = state.runtime.shard(state.pool.draw(cfg.rollout.prompts_per_step))
     ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices), state.task.prompt_style)
     out = sample(state.model, ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
                  **sampling_options(cfg.rollout, state.tokenizer))
@@ -75,102 +82,6 @@ def collect(state: RunState) -> tuple[Batch, int]:
     return Batch(ids, mask, out, rewards, shaped, indices, texts), lag
 
 
-def completion_logprobs(model, batch: Batch, rows: torch.Tensor, temperature: float,
-                        meter=None, shape=None, backward: bool = False) -> torch.Tensor:
-    """(rows, T, V) log-probs under the temperature-scaled policy for the completions `rows` (whole groups).
-
-    Each group's prompt goes through the model once and its KV cache is repeated for the G completions, so a
-    pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow through the shared prompt states.
-    """
-    group = batch.completions.tokens.shape[0] // batch.groups
-    groups = rows.view(-1, group)[:, 0] // group
-    prompt_ids, prompt_mask = batch.prompt_ids[groups], batch.prompt_mask[groups]
-    tokens = batch.completions.tokens[rows]
-    cache = DynamicCache()
-    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
-                  logits_to_keep=1, **with_cache(model, cache)).logits[:, -1:]
-    logits = [first.repeat_interleave(group, 0)]
-    width = tokens.shape[1] - 1  # the last token predicts nothing we train on
-    if width > 0:
-        cache.batch_repeat_interleave(group)
-        attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
-        start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
-        logits.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
-                            position_ids=start + torch.arange(width), **with_cache(model, cache)).logits)
-    if meter is not None:
-        for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
-            add(shape, len(groups), 0, prompt_ids.shape[1])
-            add(shape, len(rows), prompt_ids.shape[1], width)
-    return torch.log_softmax(torch.cat(logits, 1).float() / temperature, dim=-1)
-
-
-def _select(logp_all: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    return logp_all.gather(-1, tokens[..., None]).squeeze(-1)
-
-
-def update(state: RunState, rows: torch.Tensor, batch: Batch, advantages: torch.Tensor,
-           loss_mask: torch.Tensor, group_ids: torch.Tensor, old_logp: torch.Tensor | None) -> dict:
-    """One optimizer update on the completions `rows` of the batch."""
-    cfg = state.config
-    comp = batch.completions
-    tokens = comp.tokens[rows]
-    logp_all = completion_logprobs(state.model, batch, rows, cfg.rollout.temperature, state.meter, state.shape,
-                                   backward=True)
-    logp = _select(logp_all, tokens)
-    mask = loss_mask[rows]
-    old = logp.detach() if old_logp is None else old_logp[rows]
-    per_token, clipped = policy_loss(cfg.loss.type)(logp, old, advantages[rows], mask, cfg.loss)
-    stats = {"tis_truncated": 0.0}
-    if cfg.loss.tis_cap is not None:
-        # Sampler and trainer disagree (precision, kernels, staleness): reweight by their ratio, capped.
-        weight = torch.exp(old - comp.logprobs[rows])
-        stats["tis_truncated"] = float(((weight > cfg.loss.tis_cap).float() * mask).sum() / mask.sum().clamp(min=1))
-        per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
-    if cfg.loss.kl_beta > 0:
-        with torch.no_grad():
-            ref_all = completion_logprobs(state.reference, batch, rows, cfg.rollout.temperature, state.meter, state.shape)
-        kl = k3_kl(logp, _select(ref_all, tokens))
-        per_token = per_token + cfg.loss.kl_beta * kl
-        stats["kl"] = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
-    loss = aggregation(aggregation_for(cfg.loss))(per_token, mask, group_ids[rows],
-                                                  completion_budget(cfg.rollout, state.tokenizer))
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"non-finite loss ({loss.item()}) at step {state.meter.step + 1}")
-    grad_norm = optimizer_step(state, loss)
-    with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-    n_tok = mask.sum().clamp(min=1)
-    state.meter.trained_tokens += int(mask.sum())
-    return {"loss": float(loss.detach()), "grad_norm": grad_norm, "clip": float((clipped.float() * mask).sum() / n_tok),
-            "entropy": float((entropy * mask).sum() / n_tok), **stats}
-
-
-def optimizer_step(state: RunState, loss: torch.Tensor) -> float:
-    """Backward, fp32 master gradients, clipping, the (loss-scaled) optimizer step; returns the grad norm."""
-    cfg = state.config
-    state.optimizer.zero_grad(set_to_none=True)
-    (state.scaler.scale(loss) if state.scaler else loss).backward()
-    state.master.grads_to_master()
-    if state.scaler:
-        state.scaler.unscale_(state.optimizer)
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(state.master.master, cfg.optim.grad_clip))
-    if not math.isfinite(grad_norm) and state.scaler is None:
-        raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")
-    if state.scaler:
-        state.scaler.step(state.optimizer)  # skips the update on inf/NaN and lowers the scale
-        state.scaler.update()
-    else:
-        state.optimizer.step()
-    state.master.master_to_model()
-    return grad_norm
-
-
-def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Tensor]:
-    """Split whole groups into `count` minibatches of completion rows (prompt_mean needs whole groups)."""
-    chunks = [kept_groups[i::count] for i in range(count)]
-    return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)]) for chunk in chunks if chunk]
-
-
 def _policy_before_update(state: RunState, batch: Batch, parts: list[torch.Tensor]) -> torch.Tensor | None:
     """pi_old for the PPO ratio; None means the update's own (detached) log-probs, ratio exactly 1."""
     if state.pipeline is not None and state.config.loss.tis_cap is None:
@@ -181,84 +92,143 @@ def _policy_before_update(state: RunState, batch: Batch, parts: list[torch.Tenso
     return None
 
 
-def _collect_recorded(state: RunState, on_batch: Callable[[Batch], None] | None) -> tuple[Batch, int, torch.Tensor]:
-    """A batch, its lag and its zero-variance groups; its pass rates go to no-positive-resampling, its solved
-    prompts to the coverage count, the batch itself to `on_batch` (the trajectory log)."""
+@dataclass
+class Round:
+    """One sampling round: this rank's batch, and what every rank needs of all ranks' batches."""
+    batch: Batch
+    lag: int
+    zero_var: torch.Tensor      # (P,) this rank's groups whose rewards are all equal
+    rewards: torch.Tensor       # (P_all, G) every rank's task rewards, in rank order
+    zero_var_all: torch.Tensor  # (P_all,)
+    truncated: torch.Tensor     # (B_all,)
+    lengths: torch.Tensor       # (B_all,)
+
+
+def _gathered(state: RunState, *tensors: torch.Tensor) -> tuple[list[torch.Tensor], int]:
+    """Each tensor concatenated over ranks (rank order), and where this rank's rows start in the first one."""
+    parts = state.runtime.all_gather(tensors)
+    offset = sum(p[0].shape[0] for p in parts[:state.runtime.rank])
+    return [torch.cat([p[i] for p in parts]) for i in range(len(tensors))], offset
+
+
+def _collect_recorded(state: RunState, on_batch: Callable[[Batch], None] | None) -> Round:
+    """A round. Every rank's pass rates go to no-positive-resampling and its solved prompts to the coverage count,
+    so the pool stays identical on all ranks; this rank's batch goes to `on_batch` (the trajectory log)."""
     cfg = state.config
     batch, lag = collect(state)
     if on_batch is not None:
         on_batch(batch)
-    state.pool.mark_solved([i for i, hit in zip(batch.pool_indices, solved(batch.rewards).tolist()) if hit])
-    state.pool.record(batch.pool_indices, batch.rewards.sum(dim=1).tolist(), cfg.rollout.generations_per_prompt,
+    comp = batch.completions
+    (rewards, truncated, lengths), offset = _gathered(state, batch.rewards, comp.truncated, comp.lengths)
+    indices = [i for part in state.runtime.all_gather(batch.pool_indices) for i in part]
+    state.pool.mark_solved([i for i, hit in zip(indices, solved(rewards).tolist()) if hit])
+    state.pool.record(indices, rewards.sum(dim=1).tolist(), cfg.rollout.generations_per_prompt,
                       cfg.train.retire_at if cfg.train.no_positive_resampling else None)
-    return batch, lag, zero_variance_groups(batch.rewards)  # on accuracy, as DAPO: shaping is not a signal
+    zero_var = zero_variance_groups(rewards)  # on accuracy, as DAPO: shaping is not a signal
+    return Round(batch, lag, zero_var[offset:offset + batch.groups], rewards, zero_var, truncated, lengths)
 
 
 def gather(state: RunState, on_batch: Callable[[Batch], None] | None = None) -> tuple[Batch, list[int], dict]:
-    """The batch to train on and the groups in it to keep, with statistics over everything sampled.
+    """This rank's batch to train on and the groups in it to keep, with statistics over everything sampled.
 
     none/drop sample once (drop keeps only the groups whose rewards vary: ScaleRL). refill is DAPO's dynamic
     sampling: rounds of prompts_per_step more prompts until that many varying groups are gathered (surplus
-    trimmed) or `refill_max_rounds` rounds were sampled; every round's sampling is counted as compute."""
+    trimmed) or `refill_max_rounds` rounds were sampled; every round's sampling is counted as compute. Under
+    data parallelism each rank fills its own share of the groups and all ranks sample the same number of rounds."""
     cfg = state.config
     mode = cfg.train.filter_zero_variance
-    batch, lag, zero_var = _collect_recorded(state, on_batch)
-    rounds = [(batch, lag, zero_var)]
+    first = _collect_recorded(state, on_batch)
+    rounds = [first]
+    batch = first.batch
     if mode == "refill":
-        want, varied = cfg.rollout.prompts_per_step, int((~zero_var).sum())
-        while varied < want and len(rounds) < cfg.train.refill_max_rounds and state.pool.remaining:
+        want = len(state.runtime.shard(list(range(cfg.rollout.prompts_per_step))))
+        varied = int((~first.zero_var).sum())
+        while (state.runtime.any_true(varied < want) and len(rounds) < cfg.train.refill_max_rounds
+               and state.pool.remaining >= state.runtime.world_size):
             rounds.append(_collect_recorded(state, on_batch))
-            varied += int((~rounds[-1][2]).sum())
-        parts = [select_groups(b, [g for g in range(b.groups) if not z[g]]) for b, _, z in rounds]
+            varied += int((~rounds[-1].zero_var).sum())
+        parts = [select_groups(r.batch, [g for g in range(r.batch.groups) if not r.zero_var[g]]) for r in rounds]
         batch = join_batches(parts, state.tokenizer.pad_token_id)
         batch = select_groups(batch, list(range(min(want, batch.groups))))
         keep = list(range(batch.groups))
     else:
-        keep = [g for g in range(batch.groups) if mode == "none" or not zero_var[g]]
-    comps = [b.completions for b, _, _ in rounds]
-    stats = {"lag": sum(r[1] for r in rounds) / len(rounds), "rounds": len(rounds),
-             "groups": sum(b.groups for b, _, _ in rounds),
-             "zero_variance": float(torch.cat([z for _, _, z in rounds]).float().mean()),
-             "reward": float(torch.cat([b.rewards.flatten() for b, _, _ in rounds]).mean()),
-             **group_coverage(torch.cat([b.rewards for b, _, _ in rounds])),
-             "truncated": float(torch.cat([c.truncated for c in comps]).float().mean()),
-             "response_tokens": float(torch.cat([c.lengths for c in comps]).float().mean())}
+        keep = [g for g in range(batch.groups) if mode == "none" or not first.zero_var[g]]
+    stats = {"lag": sum(r.lag for r in rounds) / len(rounds), "rounds": len(rounds),
+             "groups": sum(r.rewards.shape[0] for r in rounds),
+             "zero_variance": float(torch.cat([r.zero_var_all for r in rounds]).float().mean()),
+             "reward": float(torch.cat([r.rewards.flatten() for r in rounds]).mean()),
+             **group_coverage(torch.cat([r.rewards for r in rounds])),
+             "truncated": float(torch.cat([r.truncated for r in rounds]).float().mean()),
+             "response_tokens": float(torch.cat([r.lengths for r in rounds]).float().mean()),
+             "spare": first.batch}
     return batch, keep, stats
 
 
+def _advantages(state: RunState, batch: Batch) -> torch.Tensor:
+    """This rank's advantages, normalised over every rank's batch (ScaleRL's batch std is the global batch's)."""
+    (shaped,), offset = _gathered(state, batch.shaped)
+    if shaped.shape[0] == 0:
+        return batch.shaped.flatten()
+    return compute_advantages(shaped, state.config.loss.adv_norm)[offset:offset + batch.groups].flatten()
+
+
+def _updates(state: RunState, keep: list[int]) -> list[torch.Tensor]:
+    """This rank's minibatches, padded with empty ones to the largest count on any rank (DDP pairs them up)."""
+    cfg = state.config
+    parts = minibatches(keep, cfg.train.updates_per_batch, cfg.rollout.generations_per_prompt) if keep else []
+    count = int(state.runtime.all_reduce_max([len(parts)])[0])
+    return parts + [torch.zeros(0, dtype=torch.long)] * (count - len(parts))
+
+
 def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) -> dict:
-    """One step; `on_batch` sees every scored batch sampled (the trajectory log)."""
+    """One step; `on_batch` sees every scored batch this rank sampled (the trajectory log)."""
     cfg = state.config
     started = time.perf_counter()
+    before = state.meter.counters()
     batch, keep, sampling = gather(state, on_batch)
     group = cfg.rollout.generations_per_prompt
-    advantages = compute_advantages(batch.shaped, cfg.loss.adv_norm).flatten() if batch.groups else batch.shaped.flatten()
+    advantages = _advantages(state, batch)
     loss_mask = batch.completions.action_mask.clone()
     if cfg.rollout.overlong == "mask":
         loss_mask[batch.completions.truncated] = 0.0
     group_ids = torch.arange(batch.groups).repeat_interleave(group)
-    parts = minibatches(keep, cfg.train.updates_per_batch, group) if keep else []
-    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) and batch.groups else float("nan")
-    old_logp = _policy_before_update(state, batch, parts) if parts else None
+    parts = _updates(state, keep)
+    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
+    old_logp = _policy_before_update(state, batch, parts) if parts and batch.groups else None
     lr = state.scheduler.get_last_lr()[0]
-    results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp) for rows in parts]
+    results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp, spare=sampling["spare"])
+               for rows in parts]
     with warnings.catch_warnings():  # a step that filtered every group made no update: the clock still ticks
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
         state.scheduler.step()  # the schedule's clock is the RL step, however many updates it took
     if state.pipeline is not None:
         state.pipeline.publish(state.meter.step + 1)
-    mean = lambda key: sum(r[key] for r in results) / len(results) if results else float("nan")
+    state.meter.add_global(before, state.runtime)
+    kept = state.runtime.all_reduce_sum([len(keep)])[0]
     return {"reward_mean": sampling["reward"], "zero_variance_frac": sampling["zero_variance"],
-            "filtered_frac": 1.0 - len(keep) / sampling["groups"], "sampling_rounds": sampling["rounds"],
-            "retired_prompts": state.pool.retired,
-            "pool_size": state.pool.remaining, "clip_frac": mean("clip"), "tis_truncated_frac": mean("tis_truncated"),
-            "entropy": mean("entropy"), "kl_to_init": mean("kl") if cfg.loss.kl_beta > 0 else kl_monitor,
+            "filtered_frac": 1.0 - kept / sampling["groups"], "sampling_rounds": sampling["rounds"],
+            "retired_prompts": state.pool.retired, "pool_size": state.pool.remaining,
+            **_update_metrics(state, results, kl_monitor),
             "response_tokens": sampling["response_tokens"], "truncated_frac": sampling["truncated"],
-            "grad_norm": results[-1]["grad_norm"] if results else float("nan"), "loss": mean("loss"),
             "lag_mean": float(sampling["lag"]), "lr": lr, "step_seconds": time.perf_counter() - started,
             "dtype": state.dtypes, "zero_reward_frac": sampling["zero_reward_frac"],
             "full_reward_frac": sampling["full_reward_frac"], "solved_frac": state.pool.solved_frac,
             "epochs": state.meter.prompts_seen / max(len(state.train_examples), 1)}
+
+
+def _update_metrics(state: RunState, results: list[dict], kl_monitor: float) -> dict:
+    """Means over the step's updates of the global (all-rank) loss and token-weighted fractions."""
+    nan = float("nan")
+    if not results:
+        return {"clip_frac": nan, "tis_truncated_frac": nan, "entropy": nan, "loss": nan, "grad_norm": nan,
+                "kl_to_init": kl_monitor if state.config.loss.kl_beta == 0 else nan}
+    flat = state.runtime.all_reduce_sum([r[key] for r in results for key in SUMS])
+    sums = [dict(zip(SUMS, flat[i * len(SUMS):(i + 1) * len(SUMS)])) for i in range(len(results))]
+    mean = lambda fn: sum(fn(s) for s in sums) / len(sums)
+    per_token = lambda key: mean(lambda s: s[key] / max(s["tokens"], 1.0))
+    return {"clip_frac": per_token("clip"), "tis_truncated_frac": per_token("tis_truncated"),
+            "entropy": per_token("entropy"), "loss": mean(lambda s: s["loss"]), "grad_norm": results[-1]["grad_norm"],
+            "kl_to_init": per_token("kl") if state.config.loss.kl_beta > 0 else kl_monitor}
 
 
 def _kl_monitor_step(state: RunState) -> bool:
@@ -271,11 +241,14 @@ def _kl_monitor_step(state: RunState) -> bool:
 def monitor_kl(state: RunState, batch: Batch) -> float:
     """k3 KL(sampling policy || initial policy) on this batch; monitoring, so not counted as training FLOPs."""
     comp = batch.completions
-    rows = torch.arange(comp.tokens.shape[0])
-    ref_all = completion_logprobs(state.reference, batch, rows, state.config.rollout.temperature)
-    kl = k3_kl(comp.logprobs, _select(ref_all, comp.tokens))
-    mask = comp.action_mask
-    return float((kl * mask).sum() / mask.sum().clamp(min=1))
+    local = [0.0, 0.0]
+    if batch.groups:  # a rank whose groups were all filtered out still takes part in the sum
+        rows = torch.arange(comp.tokens.shape[0])
+        ref_all = completion_logprobs(state.reference, batch, rows, state.config.rollout.temperature)
+        kl = k3_kl(comp.logprobs, _select(ref_all, comp.tokens))
+        local = [float((kl * comp.action_mask).sum()), float(comp.action_mask.sum())]
+    kl_sum, tokens = state.runtime.all_reduce_sum(local)
+    return kl_sum / tokens if tokens else float("nan")
 
 
 @torch.no_grad()

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import scaling.rl.step as step_module
+import scaling.rl.update as update_module
 from scaling.config import build_config
 from scaling.rl.state import build_state
 from scaling.rl.step import rl_step, soft_overlong_penalty
@@ -314,15 +315,15 @@ def test_policy_losses_coincide_on_policy_and_differ_off_policy():
 
 def record_aggregations(monkeypatch):
     """(name, completion width, budget) of every aggregation the step applies."""
-    seen, real = [], step_module.aggregation
+    seen, real = [], update_module.aggregation
 
     def spy_aggregation(name):
-        def apply(loss, mask, group_ids, budget):
-            seen.append((name, loss.shape[1], budget))
-            return real(name)(loss, mask, group_ids, budget)
+        def apply(loss, mask, group_ids, norm):
+            seen.append((name, loss.shape[1], norm.budget))
+            return real(name)(loss, mask, group_ids, norm)
         return apply
 
-    monkeypatch.setattr(step_module, "aggregation", spy_aggregation)
+    monkeypatch.setattr(update_module, "aggregation", spy_aggregation)
     return seen
 
 

@@ -9,7 +9,12 @@ import torch
 
 from scaling.config import LossConfig, build_config
 from scaling.rl.advantages import compute_advantages
-from scaling.rl.losses import AGGREGATIONS, POLICY_LOSSES, aggregation, clip_range, k3_kl, policy_loss
+from scaling.rl.losses import AGGREGATIONS, POLICY_LOSSES, Normaliser, aggregation, clip_range, k3_kl, policy_loss
+
+
+def _aggregate(name, loss, mask, groups, budget):
+    """An aggregation over one batch held whole: its own counts are the denominators."""
+    return aggregation(name)(loss, mask, groups, Normaliser.of(mask, groups, budget))
 
 
 def _logps(ratios, old):
@@ -120,7 +125,7 @@ def test_gspo_default_eps_value_and_gradient_by_hand():
     torch.testing.assert_close(loss[0, :2], torch.full((2,), -1.0004, dtype=torch.float64))
     torch.testing.assert_close(loss[1], torch.full((3,), s1, dtype=torch.float64))
     assert clipped[0, :2].all() and not clipped[1].any()
-    total = aggregation("sample_mean")(loss, mask, torch.tensor([0, 0]), 3)
+    total = _aggregate("sample_mean", loss, mask, torch.tensor([0, 0]), 3)
     # (-1.0004 + 1.010050) / 2 = 0.004825
     assert total.item() == pytest.approx((-1.0004 + s1) / 2)
     total.backward()
@@ -135,7 +140,7 @@ def test_gspo_matches_paper_formula_value_and_gradient(eps):
     logp, old, adv, mask = _gspo_batch()
     cfg = LossConfig(type="gspo", eps_low=eps[0], eps_high=eps[1])
     loss, _ = policy_loss("gspo")(logp, old, adv, mask, cfg)
-    ours = aggregation("sample_mean")(loss, mask, torch.tensor([0, 1]), 3)
+    ours = _aggregate("sample_mean", loss, mask, torch.tensor([0, 1]), 3)
     (grad_ours,) = torch.autograd.grad(ours, logp)
     ref = _gspo_reference(logp, old, adv, mask, *eps)
     (grad_ref,) = torch.autograd.grad(ref, logp)
@@ -157,8 +162,8 @@ def test_gspo_differs_from_grpo_on_unequal_token_ratios():
     cfg = dict(eps_low=0.2, eps_high=0.2)
     gspo, _ = policy_loss("gspo")(logp, old, adv, mask, LossConfig(type="gspo", **cfg))
     grpo, _ = policy_loss("grpo")(logp, old, adv, mask, LossConfig(type="grpo", **cfg))
-    g = aggregation("sample_mean")(gspo, mask, torch.tensor([0, 1]), 3).item()
-    r = aggregation("sample_mean")(grpo, mask, torch.tensor([0, 1]), 3).item()
+    g = _aggregate("sample_mean", gspo, mask, torch.tensor([0, 1]), 3).item()
+    r = _aggregate("sample_mean", grpo, mask, torch.tensor([0, 1]), 3).item()
     # grpo row 0: r = [e^0.3, e^-0.1] = [1.349859, 0.904837], A>0 -> min(r, 1.2) = [1.2, 0.904837], mean -1.052419.
     # grpo row 1: r = [1, e^0.06, e^-0.03] = [1, 1.061837, 0.970446], A<0 -> loss = r, mean 1.010761.
     # grpo = (-1.052419 + 1.010761)/2 = -0.020829; gspo = (-1.105171 + 1.010050)/2 = -0.047560.
@@ -245,33 +250,33 @@ GROUPS = torch.tensor([0, 0, 1, 1])
     ("constant", 2.25),
 ])
 def test_aggregation_by_hand(name, expected):
-    assert aggregation(name)(LOSS, MASK, GROUPS, 5).item() == pytest.approx(expected)
+    assert _aggregate(name, LOSS, MASK, GROUPS, 5).item() == pytest.approx(expected)
 
 
 def test_aggregation_gradients_by_hand():
     loss = LOSS.clone().requires_grad_(True)
-    aggregation("prompt_mean")(loss, MASK, GROUPS, 5).backward()
+    _aggregate("prompt_mean", loss, MASK, GROUPS, 5).backward()
     # Each real token of prompt 0 weighs 1/(2 prompts * 4 tokens) = 0.125, of prompt 1 1/(2*5) = 0.1.
     expected = MASK * torch.tensor([[0.125], [0.125], [0.1], [0.1]])
     torch.testing.assert_close(loss.grad, expected)
     loss.grad = None
-    aggregation("constant")(loss, MASK, GROUPS, 5).backward()
+    _aggregate("constant", loss, MASK, GROUPS, 5).backward()
     torch.testing.assert_close(loss.grad, MASK / 20)  # 1 / (4 x 5) per real token, whatever the length
 
 
 def test_prompt_mean_group_ids_need_not_be_contiguous():
     # The same batch with group ids 7, 7, 3, 3: still two prompts of 4 and 5 tokens.
-    assert aggregation("prompt_mean")(LOSS, MASK, torch.tensor([7, 7, 3, 3]), 5).item() == pytest.approx(4.75)
+    assert _aggregate("prompt_mean", LOSS, MASK, torch.tensor([7, 7, 3, 3]), 5).item() == pytest.approx(4.75)
 
 
 def test_prompt_mean_differs_from_token_mean_with_unequal_lengths():
-    tm = aggregation("token_mean")(LOSS, MASK, GROUPS, 5).item()
-    pm = aggregation("prompt_mean")(LOSS, MASK, GROUPS, 5).item()
+    tm = _aggregate("token_mean", LOSS, MASK, GROUPS, 5).item()
+    pm = _aggregate("prompt_mean", LOSS, MASK, GROUPS, 5).item()
     assert tm == pytest.approx(5.0) and pm == pytest.approx(4.75)
     # ... and agrees when every prompt has the same number of tokens.
     mask = torch.ones_like(MASK)
-    assert aggregation("prompt_mean")(LOSS, mask, GROUPS, 5).item() == pytest.approx(
-        aggregation("token_mean")(LOSS, mask, GROUPS, 5).item())
+    assert _aggregate("prompt_mean", LOSS, mask, GROUPS, 5).item() == pytest.approx(
+        _aggregate("token_mean", LOSS, mask, GROUPS, 5).item())
 
 
 def test_dr_grpo_is_grpo_constant_no_std():
@@ -284,7 +289,7 @@ def test_dr_grpo_is_grpo_constant_no_std():
     mask = torch.tensor([[1.0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
     logp = torch.full((4, 4), -1.0, requires_grad=True)
     per_token, _ = policy_loss(cfg.type)(logp, logp.detach(), adv, mask, cfg)
-    loss = aggregation(cfg.aggregation)(per_token, mask, torch.zeros(4, dtype=torch.long), 5)
+    loss = _aggregate(cfg.aggregation, per_token, mask, torch.zeros(4, dtype=torch.long), 5)
     # sum of -A over tokens = -(0.75*1 - 0.25*2 - 0.25*3 - 0.25*4) = 1.5; / (4 x 5) = 0.075
     assert loss.item() == pytest.approx(0.075)
     loss.backward()

@@ -1,0 +1,188 @@
+"""One optimizer update on a set of completion rows: micro-batched forward/backward, clipping, the step.
+
+The update's loss is the aggregation over all its rows, on every rank. Each micro-batch (`train.micro_batch_size`
+rows, whole groups) computes its share: the aggregation with the whole update's denominators (a `Normaliser`
+summed over micro-batches and ranks), so the accumulated gradient is the full-batch gradient. Under data
+parallelism the policy's log-prob pass is wrapped in DDP, which averages gradients over ranks; each rank's
+share is multiplied by the world size so that the average is the sum of the shares, the single-process gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from transformers import DynamicCache
+
+from scaling.rl.losses import Normaliser, aggregation, aggregation_for, k3_kl, policy_loss
+from scaling.rl.rollout import completion_budget, positions, with_cache
+
+# Per-update sums that become the step's metrics once summed over micro-batches and ranks.
+SUMS = ("loss", "tokens", "clip", "entropy", "kl", "tis_truncated")
+
+
+def completion_logprobs(model, batch, rows: torch.Tensor, temperature: float,
+                        meter=None, shape=None, backward: bool = False) -> torch.Tensor:
+    """(rows, T, V) log-probs under the temperature-scaled policy for the completions `rows` (whole groups).
+
+    Each group's prompt goes through the model once and its KV cache is repeated for the G completions, so a
+    pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow through the shared prompt states.
+    """
+    group = batch.completions.tokens.shape[0] // batch.groups
+    groups = rows.view(-1, group)[:, 0] // group
+    prompt_ids, prompt_mask = batch.prompt_ids[groups], batch.prompt_mask[groups]
+    tokens = batch.completions.tokens[rows]
+    cache = DynamicCache()
+    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
+                  logits_to_keep=1, **with_cache(model, cache)).logits[:, -1:]
+    logits = [first.repeat_interleave(group, 0)]
+    width = tokens.shape[1] - 1  # the last token predicts nothing we train on
+    if width > 0:
+        cache.batch_repeat_interleave(group)
+        attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
+        start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
+        logits.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
+                            position_ids=start + torch.arange(width, device=start.device),
+                            **with_cache(model, cache)).logits)
+    if meter is not None:
+        for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
+            add(shape, len(groups), 0, prompt_ids.shape[1])
+            add(shape, len(rows), prompt_ids.shape[1], width)
+    return torch.log_softmax(torch.cat(logits, 1).float() / temperature, dim=-1)
+
+
+class PolicyLogProbs(torch.nn.Module):
+    """The training pass as one module call, so DDP sees exactly one forward per backward."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch, rows: torch.Tensor, temperature: float) -> torch.Tensor:
+        return completion_logprobs(self.model, batch, rows, temperature)
+
+
+def select(logp_all: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return logp_all.gather(-1, tokens[..., None]).squeeze(-1)
+
+
+def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Tensor]:
+    """Split whole groups into `count` minibatches of completion rows (prompt_mean needs whole groups)."""
+    chunks = [kept_groups[i::count] for i in range(count)]
+    return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)], dtype=torch.long)
+            for chunk in chunks if chunk]
+
+
+def micro_batches(rows: torch.Tensor, size: int | None) -> list[torch.Tensor]:
+    """Consecutive pieces of `size` rows; `size` is a multiple of the group size, so groups stay whole."""
+    if size is None or size >= len(rows):
+        return [rows]
+    return list(rows.split(size))
+
+
+def normaliser(state, rows: torch.Tensor, loss_mask: torch.Tensor, group_ids: torch.Tensor) -> Normaliser:
+    """The update's denominators, summed over every rank's rows."""
+    group = state.config.rollout.generations_per_prompt
+    tokens, samples = state.runtime.all_reduce_sum([float(loss_mask[rows].sum()), float(len(rows))])
+    return Normaliser(tokens=tokens, samples=int(samples), prompts=int(samples) // group,
+                      budget=completion_budget(state.config.rollout, state.tokenizer))
+
+
+def _micro_loss(state, rows, batch, advantages, loss_mask, group_ids, old_logp, norm, sums) -> torch.Tensor:
+    """This micro-batch's share of the update's loss; adds its metric sums to `sums`."""
+    cfg = state.config
+    comp = batch.completions
+    tokens = comp.tokens[rows]
+    logp_all = state.trainer(batch, rows, cfg.rollout.temperature)
+    completion_logprobs_flops(state, batch, rows)
+    logp = select(logp_all, tokens)
+    mask = loss_mask[rows]
+    old = logp.detach() if old_logp is None else old_logp[rows]
+    per_token, clipped = policy_loss(cfg.loss.type)(logp, old, advantages[rows], mask, cfg.loss)
+    if cfg.loss.tis_cap is not None:
+        # Sampler and trainer disagree (precision, kernels, staleness): reweight by their ratio, capped.
+        weight = torch.exp(old - comp.logprobs[rows])
+        sums["tis_truncated"] += float(((weight > cfg.loss.tis_cap).float() * mask).sum())
+        per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
+    if cfg.loss.kl_beta > 0:
+        with torch.no_grad():
+            ref_all = completion_logprobs(state.reference, batch, rows, cfg.rollout.temperature, state.meter, state.shape)
+        kl = k3_kl(logp, select(ref_all, tokens))
+        per_token = per_token + cfg.loss.kl_beta * kl
+        sums["kl"] += float((kl.detach() * mask).sum())
+    loss = aggregation(aggregation_for(cfg.loss))(per_token, mask, group_ids[rows], norm)
+    with torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    sums["loss"] += float(loss.detach())
+    sums["tokens"] += float(mask.sum())
+    sums["clip"] += float((clipped.float() * mask).sum())
+    sums["entropy"] += float((entropy * mask).sum())
+    return loss
+
+
+def completion_logprobs_flops(state, batch, rows: torch.Tensor) -> None:
+    """The training pass's FLOPs (forward and backward), counted as `completion_logprobs` counts them."""
+    group = batch.completions.tokens.shape[0] // batch.groups
+    width, prompt_len = batch.completions.tokens.shape[1] - 1, batch.prompt_ids.shape[1]
+    for add in (state.meter.add_forward, state.meter.add_backward):
+        add(state.shape, len(rows) // group, 0, prompt_len)
+        add(state.shape, len(rows), prompt_len, width)
+
+
+def update(state, rows: torch.Tensor, batch, advantages: torch.Tensor, loss_mask: torch.Tensor,
+           group_ids: torch.Tensor, old_logp: torch.Tensor | None, spare=None) -> dict:
+    """One optimizer update on this rank's completion `rows` (possibly none, under data parallelism).
+
+    Returns the update's sums (SUMS) on this rank and its gradient norm (the same on every rank). `spare` is a
+    batch with at least one group for the idle pass of a rank that has nothing to train on.
+    """
+    norm = normaliser(state, rows, loss_mask, group_ids)
+    sums = dict.fromkeys(SUMS, 0.0)
+    state.optimizer.zero_grad(set_to_none=True)
+    if len(rows) == 0:
+        _idle_pass(state, spare if spare is not None and batch.groups == 0 else batch)
+    pieces = micro_batches(rows, state.config.train.micro_batch_size) if len(rows) else []
+    weight = float(state.runtime.world_size)  # DDP averages over ranks; the shares must add up to the sum
+    finite = True
+    for i, piece in enumerate(pieces):
+        with contextlib.nullcontext() if i == len(pieces) - 1 else _no_sync(state.trainer):
+            loss = _micro_loss(state, piece, batch, advantages, loss_mask, group_ids, old_logp, norm, sums)
+            finite = finite and math.isfinite(float(loss.detach()))
+            loss = loss * weight
+            (state.scaler.scale(loss) if state.scaler else loss).backward()
+    state.meter.trained_tokens += int(sums["tokens"])
+    if state.runtime.any_true(not finite):
+        raise FloatingPointError(f"non-finite loss at step {state.meter.step + 1}")
+    return {**sums, "grad_norm": optimizer_step(state)}
+
+
+def _idle_pass(state, batch) -> None:
+    """A zero-weight forward/backward: this rank kept nothing, but DDP's gradient all-reduce needs every rank."""
+    group = batch.completions.tokens.shape[0] // batch.groups
+    logp_all = state.trainer(batch, torch.arange(group), state.config.rollout.temperature)
+    (logp_all.sum() * 0.0).backward()
+
+
+def _no_sync(trainer):
+    return trainer.no_sync() if hasattr(trainer, "no_sync") else contextlib.nullcontext()
+
+
+def optimizer_step(state) -> float:
+    """fp32 master gradients, clipping, the (loss-scaled) optimizer step on the accumulated gradients (the lr
+    schedule ticks once per RL step, in rl_step)."""
+    cfg = state.config
+    state.master.grads_to_master()
+    if state.scaler:
+        state.scaler.unscale_(state.optimizer)
+    # DDP has already averaged the gradients: every rank clips the same global norm.
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(state.master.master, cfg.optim.grad_clip))
+    if not math.isfinite(grad_norm) and state.scaler is None:
+        raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")
+    if state.scaler:
+        state.scaler.step(state.optimizer)  # skips the update on inf/NaN and lowers the scale
+        state.scaler.update()
+    else:
+        state.optimizer.step()
+    state.master.master_to_model()
+    return grad_norm
