@@ -128,8 +128,13 @@ def register(app: typer.Typer) -> None:
                  r0: str = typer.Option("first", "--r0", help=R0_HELP)) -> None:
         """Curves with bands, A/B whiskers and the efficiency plot, as PNG and SVG."""
         from scaling import plot
+        from scaling.cli.infer import inference_outputs, samples_only
 
         with user_errors():
+            for path in inference_outputs(source, out, "plot"):  # pass@k, maj@k, budget, trade-off figures
+                typer.echo(str(path))
+            if samples_only(source):
+                return
             fits, errors, _ = _fits(source, x, y, by, r0, None, None)
         if fits:
             for paths in plot.plot_all(fits, out).values():
@@ -144,11 +149,16 @@ def register(app: typer.Typer) -> None:
                    by: Optional[List[str]] = typer.Option(None, "--by", help=BY_HELP),
                    r0: str = typer.Option("first", "--r0", help=R0_HELP)) -> None:
         """Fits, comparison, backtest and figures in one Markdown or HTML report."""
+        from scaling.cli.infer import inference_outputs, samples_only
         from scaling.report import write_report
 
         with user_errors():
             if fmt not in ("md", "html"):
                 raise ValueError(f"--format must be md or html, not {fmt!r}")
+            for path in inference_outputs(source, out, "report", fmt):  # inference.md beside report.md
+                typer.echo(str(path))
+            if samples_only(source):
+                return
             fits, errors, df = _fits(source, x, y, by, r0, None, None)
             bt = backtest(df, x=x, y=y, r0=_r0(r0))
         typer.echo(str(write_report(fits, out, bt, fmt)))

@@ -45,5 +45,26 @@ def infer_command(
     typer.echo(f"{len(paths)} table(s) of {n} samples per prompt in {', '.join(folders)}")
 
 
+def inference_outputs(source: Path, out: Path, kind: str, fmt: str = "md") -> list[Path]:
+    """For `scaling plot` / `scaling report`: the inference figures (or report) of any `scaling infer` samples
+    under SOURCE; [] when there are none."""
+    from scaling.infer.tables import has_samples, load_samples
+
+    if not has_samples(source):
+        return []
+    from scaling.report_infer import analyse, figures, write_inference_report
+
+    samples = load_samples(source)
+    if kind == "plot":
+        return [p for paths in figures(analyse(samples), out).values() for p in paths]
+    return [write_inference_report(samples, out, fmt=fmt)[0]]
+
+
 def register(app: typer.Typer) -> None:
     app.command("infer")(infer_command)
+
+
+def samples_only(source: Path) -> bool:
+    from scaling.infer.tables import samples_only as only
+
+    return only(source)

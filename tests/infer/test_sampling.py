@@ -77,3 +77,11 @@ def test_kept_weights_infer_tables_and_an_interrupted_infer_writes_identical_tab
     result = CliRunner().invoke(app, ["infer", str(run), "--n", "3", "--budget", "9:2", "--quiet"])
     assert result.exit_code == 2 and "minimum exceeds" in result.output
     assert sorted(p for p in (run / "infer").rglob("*")) == before
+
+    # `scaling report` and `scaling plot` on the run add the inference report and figures to the training fits.
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "report")])
+    assert (tmp_path / "report" / "inference.md").exists(), result.output
+    assert "Coverage law" in (tmp_path / "report" / "inference.md").read_text()
+    result = CliRunner().invoke(app, ["plot", str(run / "infer"), "--out", str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figs" / "pass_maj_n3-p4-t1.png").exists() and (tmp_path / "figs" / "thinking_budget.png").exists()
