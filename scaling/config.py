@@ -26,10 +26,11 @@ class _Section(BaseModel):
 
 
 class TaskConfig(_Section):
-    name: Literal["addition", "addition_think", "countdown", "dataset"] = Field(
+    name: Literal["addition", "addition_think", "countdown", "dataset", "reasoning_gym"] = Field(
         "addition", description="Task with a verifier: addition, addition_think (addition that thinks first: a scratchpad of "
         "per-digit sums, an end-of-thinking marker, then the answer, for s1 budget forcing, Muennighoff et al. 2025), "
-        "countdown (TinyZero / Gandhi et al. 2024) or a dataset of math answers.")
+        "countdown (TinyZero / Gandhi et al. 2024), a dataset of math answers, or a reasoning-gym generator "
+        "(Stojanovski et al. 2025; the `reasoning-gym` extra).")
     digits: int = Field(3, ge=1, le=12, description="addition, addition_think: digits per operand (zero-padded, written least-significant first).")
     numbers: int = Field(3, ge=2, le=6, description="countdown: how many numbers are given.")
     max_number: int = Field(20, ge=2, description="countdown: largest number drawn.")
@@ -39,12 +40,15 @@ class TaskConfig(_Section):
     answer_field: str = Field("answer", min_length=1, description="dataset: column holding the answer, or a whole solution "
                               "ending in \\boxed{} (MATH) or '#### 42' (GSM8K), whose final answer is then the reference.")
     answer_format: Literal["auto", "boxed", "gsm8k", "answer_is", "last_number", "whole"] = Field(
-        "auto", description="dataset: where a completion's final answer is: \\boxed{} (MATH, Hendrycks et al. "
+        "auto", description="dataset, reasoning_gym: where a completion's final answer is: \\boxed{} (MATH, Hendrycks et al. "
         "2021), '#### 42' (GSM8K, Cobbe et al. 2021), 'the answer is ...' (Minerva, Lewkowycz et al. 2022), the last "
         "number, the whole completion; auto tries them in that order (see scaling/tasks/answers.py).")
     train_prompts: int | None = Field(
         None, ge=1, description="Train on only the first N training prompts, for many epochs (reinforcement fine-tuning, "
         "RFT: a narrow prompt set; OpenAI 2024). None: every training prompt.")
+    dataset: str | None = Field(None, description="reasoning_gym: the generator's name, e.g. basic_arithmetic or countdown.")
+    options: dict[str, Any] = Field(default_factory=dict, description="reasoning_gym: the generator's config, passed through "
+                                    "as is (e.g. {min_terms: 2, max_terms: 2}); its seed and size come from the run.")
     chat_template: Literal["auto", "none"] = Field(
         "auto", description="auto: render prompts with the tokenizer's chat template when it has one (instruct models); "
         "none: the raw prompt text, with the tokenizer's own special tokens (e.g. BOS).")
@@ -383,6 +387,8 @@ def check_inputs(config: RunConfig) -> None:
         if config.task.path is None:
             raise ConfigError("task.path: the dataset task needs a file or folder (JSONL, Parquet, CSV or a saved HF dataset)")
         files += [("task.path", config.task.path), ("task.val_path", config.task.val_path)]
+    if config.task.name == "reasoning_gym" and not config.task.dataset:
+        raise ConfigError("task.dataset: name a reasoning-gym generator (e.g. basic_arithmetic, countdown)")
     if config.model.name_or_path and _looks_local(config.model.name_or_path):
         files.append(("model.name_or_path", config.model.name_or_path))
     for tracker in config.log.report_to:  # each tracker's module has the name report_to gives it

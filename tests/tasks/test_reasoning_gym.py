@@ -1,0 +1,89 @@
+"""reasoning-gym generators as tasks: deterministic prompt sets, its verifier, answer extraction, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaling.config import TaskConfig
+from scaling.tasks import make_task
+
+pytest.importorskip("reasoning_gym")
+
+SMALL = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+", "-"],
+         "allow_parentheses": False, "allow_negation": False}
+
+
+def _task(dataset="basic_arithmetic", options=SMALL, seed=0, train_size=60, val_size=10, **fields):
+    config = TaskConfig(name="reasoning_gym", dataset=dataset, options=options, train_size=train_size,
+                        val_size=val_size, **fields)
+    return make_task(config, seed)
+
+
+def test_prompt_sets_are_deterministic_from_the_seed_and_disjoint():
+    a, b, c = _task(seed=3), _task(seed=3), _task(seed=4)
+    assert [e.prompt for e in a.train_examples()] == [e.prompt for e in b.train_examples()]
+    assert [e.prompt for e in a.val_examples()] == [e.prompt for e in b.val_examples()]
+    assert [e.prompt for e in a.val_examples()] != [e.prompt for e in c.val_examples()]
+    assert len(a.val_examples()) == 10 and not {e.prompt for e in a.train_examples()} & {e.prompt for e in a.val_examples()}
+    example = a.train_examples()[0]
+    assert example.prompt.startswith("Calculate ") and example.demonstration == example.answer
+
+
+def test_options_reach_the_generator():
+    ones = _task(options={**SMALL, "max_digits": 1})
+    assert all(len(e.answer.lstrip("-")) <= 2 for e in ones.train_examples())
+    three = _task(options={**SMALL, "min_terms": 3, "max_terms": 3})
+    assert all(e.prompt.count("+") + e.prompt.count(" - ") == 2 for e in three.train_examples())
+
+
+def test_basic_arithmetic_scored_by_its_verifier():
+    task = _task()
+    example = task.train_examples()[0]
+    wrong = str(int(example.answer) + 1)
+    assert task.score(example, example.answer) == 1.0 and task.score(example, f" {example.answer}\n") == 1.0
+    assert task.score(example, f"<think>hmm</think><answer>{example.answer}</answer>") == 1.0
+    assert task.score(example, wrong) == 0.0 and task.score(example, "") == 0.0
+    assert task.extract_answer(f"<answer> {example.answer}.0 </answer>") == example.answer
+    assert task.extract_answer("  ") is None
+
+
+def test_countdown_scored_by_its_verifier_without_partial_credit():
+    task = _task("countdown", options={}, train_size=4, val_size=2)
+    example = task.train_examples()[0]
+    entry = example.meta["entry"]
+    assert task.score(example, example.answer) == 1.0
+    assert task.data.score_answer("1+1", entry=entry) == pytest.approx(0.05)  # its partial credit ...
+    assert task.score(example, "1+1") == 0.0                                   # ... is not a pass
+    assert "\n" in example.prompt  # its prompts carry format instructions over several lines
+
+
+def test_answer_format_applies():
+    task = _task(answer_format="boxed")
+    example = task.train_examples()[0]
+    assert task.score(example, example.answer) == 0.0
+    assert task.score(example, f"so \\boxed{{{example.answer}}}") == 1.0
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"dataset": None}, r"task.dataset: name a reasoning-gym generator"),
+    ({"dataset": "no_such_generator"}, r"task.dataset: unknown reasoning-gym generator 'no_such_generator'"),
+    ({"options": {"bogus": 1}}, r"task.options: basic_arithmetic: .*unexpected keyword argument 'bogus'"),
+    ({"options": {"min_terms": 5, "max_terms": 2}}, r"task.options: basic_arithmetic: max_terms must be >= min_terms"),
+])
+def test_bad_generator_or_options_are_one_line_errors(fields, message):
+    with pytest.raises(ValueError, match=message):
+        _task(**fields)
+
+
+def test_missing_package_says_what_to_install(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_gym(name, *args, **kwargs):
+        if name == "reasoning_gym":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gym)
+    with pytest.raises(ValueError, match=r"reasoning-gym package \(pip install 'scaling\[reasoning-gym\]'\)"):
+        _task()
