@@ -74,8 +74,9 @@ def curves(fits: Sequence[FitResult], title: str = "Pass rate vs compute") -> Fi
     for fit, colour in zip(fits, _colours(len(fits))):
         draw_curve(ax, fit, colour, _label(fit))
     _setup(ax, fits)
-    ax.set_title(f"{title}  (solid: fit window; dashed: extrapolation; band: {fits[0].level:.0%} profile)",
-                 fontsize=9)
+    # Left-aligned on two lines: a centred title wider than the axes (long legends narrow them) was clipped.
+    ax.set_title(f"{title}\nsolid: fit window; dashed: extrapolation; band: {fits[0].level:.0%} profile",
+                 fontsize=9, loc="left")
     _legend(ax)
     return fig
 
@@ -119,7 +120,8 @@ def params(fits: Sequence[FitResult]) -> Figure:
         ax_b.errorbar(f.params["B"], yy, xerr=[[f.params["B"] - blo], [bhi_draw - f.params["B"]]], fmt="o",
                       color="C0" if np.isfinite(bhi) else "C3", capsize=3)
     for ax, name in ((ax_a, "Asymptote A (pass rate)"), (ax_b, "Efficiency exponent B")):
-        ax.set_yticks(ypos, [f.label for f in fits], fontsize=8)
+        # Curve names once, on the left: repeated beside B, long names pushed that panel off the canvas.
+        ax.set_yticks(ypos, [f.label for f in fits] if ax is ax_a else [], fontsize=8)
         ax.set_xlabel(name)
         ax.grid(True, axis="x", alpha=0.3)
     ax_a.set_xlim(0, 1.02)
@@ -151,8 +153,31 @@ def efficiency(fits: Sequence[FitResult]) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel(X_LABELS.get(fits[0].x, fits[0].x) + ", log scale")
     ax.set_ylabel("F(R) = C_mid^B / ((A - R0)/(R - R0) - 1)")
-    ax.set_title("Efficiency plot (ScaleRL): points on a line of slope B when the sigmoid holds", fontsize=9)
+    ax.set_title("Efficiency plot (ScaleRL): points on a line of slope B when the sigmoid holds", fontsize=9, loc="left")
     ax.grid(True, alpha=0.3)
+    _legend(ax)
+    return fig
+
+
+def train_vs_heldout(gaps) -> Figure:
+    """RFT's overfitting watch: per run, pass rate on its training prompts (dashed) and held-out (solid)
+    against epochs over the training prompts; a widening gap is memorisation. `gaps`: scaling.watch.rft_gap."""
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    x = "epochs" if "epochs" in gaps and gaps["epochs"].notna().all() else "step"
+    runs = list(dict.fromkeys(gaps["run_id"])) if "run_id" in gaps else [None]
+    for run, colour in zip(runs, _colours(len(runs))):
+        rows = gaps if run is None else gaps[gaps["run_id"] == run]
+        name = str(rows["run_name"].iloc[0]) if "run_name" in rows else str(run)
+        ax.plot(rows[x], rows["pass_rate"], color=colour, lw=1.8, marker="o", ms=3, label=f"{name}: held-out")
+        ax.plot(rows[x], rows["train_pass_rate"], color=colour, lw=1.5, ls="--", marker="o", ms=3,
+                label=f"{name}: training prompts")
+    ax.set_xlabel("Epochs over the training prompts" if x == "epochs" else "RL steps")
+    ax.set_ylabel("Pass rate (mean@k)")
+    ax.set_ylim(0, 1)
+    ax.grid(True, alpha=0.3)
+    ax.set_title("Training prompts (dashed) against held-out prompts (solid): a widening gap is overfitting",
+                 fontsize=9, loc="left")
     _legend(ax)
     return fig
 

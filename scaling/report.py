@@ -2,7 +2,11 @@
 
 Every table shows A with its interval, or "≥ lower bound" when the asymptote is not identified,
 and the backtest (the framework's own measure of how far its extrapolations can be trusted)
-appears in every report.
+appears in every report. With the evaluation table at hand the report also shows verifier coverage
+and, for runs that scored their training prompts (RFT), training-set against held-out pass rate.
+
+The report is written once, as Markdown; the HTML version is that Markdown rendered by markdown-it-py
+(CommonMark with tables; rich already depends on it), so both say the same and neither shows raw syntax.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from scaling import plot
 from scaling.fit.backtest import summary as bt_summary
 from scaling.fit.compare import compare, marginal_effects
 from scaling.fit.result import FitResult
+from scaling.watch import (ZERO_REWARD_STEPS, ZERO_REWARD_THRESHOLD, gap_warnings, rft_gap,
+                           run_coverage_warnings)
 
 
 def _iv(pair, digits: int = 3) -> str:
@@ -45,15 +51,67 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def _cell(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
+    return f"{v:.4g}" if isinstance(v, float) else _md_escape(str(v)).replace("|", "\\|")
+
+
+def _md_escape(text: str) -> str:
+    """Characters that would turn a label or message into Markdown syntax."""
+    for ch in ("\\", "*", "`", "[", "]", "<", ">"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _bullets(items: dict[str, list[str]]) -> str:
+    """A Markdown list: one item per label, its messages as sentences beneath it."""
+    lines = []
+    for label, messages in items.items():
+        lines.append(f"- **{_md_escape(label)}**")
+        lines += [f"    - {_md_escape(_sentence(m))}" for m in messages]
+    return "\n".join(lines)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?", ")")) else ".")
+
+
+def coverage_section(table: pd.DataFrame) -> list[tuple[str, object]]:
+    """Verifier coverage per run (last evaluation), and the runs where the verifier starved training."""
+    if "train_solved_frac" not in table.columns or table["train_solved_frac"].isna().all():
+        return []
+    last = table.sort_values("step").groupby("run_id", sort=True).tail(1)
+    name = last["run_name"] if "run_name" in last else last["run_id"]
+    frame = pd.DataFrame({"run": name.astype(str), "step": last["step"],
+                          "training groups all zero (mean since previous eval)": last["train_zero_reward_frac"],
+                          "training prompts ever solved": last["train_solved_frac"],
+                          "held-out prompts none of k": last["zero_reward_frac"],
+                          "held-out prompts all of k": last["full_reward_frac"]})
+    warnings = run_coverage_warnings(table)
+    text = (_bullets({run: [w] for run, w in warnings.items()}) if warnings else
+            f"No run had more than {ZERO_REWARD_THRESHOLD:.0%} of its groups at zero reward for "
+            f"{ZERO_REWARD_STEPS} consecutive steps.")
+    return [("Verifier coverage", text), ("Verifier coverage per run (last evaluation)", frame)]
+
+
+def rft_section(table: pd.DataFrame, out_dir: Path) -> list[tuple[str, object]]:
+    """Training-set against held-out pass rate (the RFT overfitting watch), with a figure and gap warnings."""
+    gaps = rft_gap(table)
+    if gaps.empty:
+        return []
+    paths = plot.save(plot.train_vs_heldout(gaps), out_dir / "figures", "rft")
+    warnings = gap_warnings(gaps)
+    text = (_bullets({run: [w] for run, w in warnings.items()}) if warnings else
+            "No run's training-set pass rate pulled away from its held-out pass rate.")
+    return [("Training prompts against held-out prompts (RFT overfitting watch)", text),
+            ("Figure: training-set vs held-out pass rate", paths[0])]
 
 
 def sections(fits: Sequence[FitResult], bt: pd.DataFrame | None, figures: dict) -> list[tuple[str, object]]:
     """(heading, body) pairs; bodies are strings, DataFrames or figure paths."""
     out: list[tuple[str, object]] = [("Fits", fits_table(fits))]
-    notes = [f"- **{f.label}**: " + " ".join(f.messages) for f in fits if f.messages]
+    notes = {f.label: list(f.messages) for f in fits if f.messages}
     quiet = "All fits identified; no warnings." if fits else "No curve could be fitted (see the backtest errors below)."
-    out.append(("Warnings", "\n".join(notes) if notes else quiet))
+    out.append(("Warnings", _bullets(notes) if notes else quiet))
     out.append(("Comparison (by A; ties within 0.02 refit with a shared A and ranked by B)",
                 compare(fits).drop(columns=["A", "A_lo", "A_hi"], errors="ignore")))
     if any(f.group for f in fits):
@@ -85,29 +143,32 @@ def render_md(parts, title: str, base: Path) -> str:
     return "\n".join(text)
 
 
+# Figures are 9 in x 150 dpi = 1350 px wide: the column is wide enough to show them at full size.
+STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 16px;line-height:1.4}"
+         "table{border-collapse:collapse;margin:8px 0}td,th{padding:2px 8px;border-bottom:1px solid #ddd;"
+         "text-align:left;vertical-align:top}img{max-width:100%;height:auto}li{margin:2px 0}")
+
+
 def render_html(parts, title: str, base: Path) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for head, part in parts:
-        body.append(f"<h2>{html.escape(head)}</h2>")
-        if isinstance(part, pd.DataFrame):
-            body.append(part.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
-        elif isinstance(part, Path):
-            body.append(f'<img src="{html.escape(str(part.relative_to(base)))}" style="max-width:100%">')
-        else:
-            body.append("<p>" + html.escape(str(part)).replace("\n", "<br>") + "</p>")
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}" \
-            "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+    """The Markdown report rendered by a CommonMark renderer (markdown-it-py, with tables)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(render_md(parts, title, base))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>\n{body}</body></html>\n")
 
 
 def write_report(fits: Sequence[FitResult], out_dir: str | Path, bt: pd.DataFrame | None = None,
-                 fmt: str = "md", title: str = "Scaling fits") -> Path:
-    """Write figures under out_dir/figures and the report as out_dir/report.{md,html}."""
+                 fmt: str = "md", title: str = "Scaling fits", table: pd.DataFrame | None = None) -> Path:
+    """Write figures under out_dir/figures and the report as out_dir/report.{md,html}; `table` (the evaluation
+    rows the fits came from) adds verifier coverage and the RFT watch when its runs logged them."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = plot.plot_all(fits, out / "figures") if fits else {}
     parts = sections(fits, bt, figures)
+    if table is not None and "run_id" in table.columns:
+        first_figure = next((i for i, (_, body) in enumerate(parts) if isinstance(body, Path)), len(parts))
+        parts[first_figure:first_figure] = coverage_section(table) + rft_section(table, out)
     path = out / f"report.{'html' if fmt == 'html' else 'md'}"
     path.write_text((render_html if fmt == "html" else render_md)(parts, title, out), encoding="utf-8")
     return path

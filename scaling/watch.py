@@ -31,7 +31,7 @@ def zero_reward_stretch(steps: Sequence[int], fracs: Sequence[float],
     of metrics.parquet, the steps since the previous evaluation for evaluation rows."""
     best, start, length, previous = None, None, 0, None
     for step, frac in zip(steps, fracs):
-        span = int(step) - (int(previous) if previous is not None else int(step) - 1)
+        span = int(step) - int(previous) if previous is not None else min(int(step), 1)  # step 0 covers none
         previous = step
         if frac is None or not math.isfinite(frac) or span <= 0:
             continue

@@ -15,6 +15,7 @@ def test_zero_reward_stretch_counts_steps_per_row_and_per_evaluation_interval():
     assert coverage_warning(steps, [0.5] * 10 + [0.9] * 40 + [0.2] * 50) is None  # 40 < 50 steps
     # evaluation rows: each covers the steps since the previous one; the step-0 row covers none
     assert zero_reward_stretch([0, 25, 50, 75, 100], [float("nan"), 0.95, 0.9, 0.85, 0.1]) == (1, 75, 75)
+    assert zero_reward_stretch([0, 25, 50], [0.9, 0.95, 0.9]) == (1, 50, 50)  # the step-0 row covers no step
 
 
 def test_coverage_and_gap_warnings_from_an_evaluation_table():

@@ -161,5 +161,5 @@ def register(app: typer.Typer) -> None:
                 return
             fits, errors, df = _fits(source, x, y, by, r0, None, None)
             bt = backtest(df, x=x, y=y, r0=_r0(r0))
-        typer.echo(str(write_report(fits, out, bt, fmt)))
+        typer.echo(str(write_report(fits, out, bt, fmt, table=df)))
         _finish(errors)

@@ -15,18 +15,9 @@ DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "experiments" / "quickstart
 
 
 def _grouping(table, study) -> list[str] | None:
-    """The spec's axes; for variants, the varying config columns less those another one determines
-    (a variant that sets batch size, steps and eval interval together is one recipe, labelled by the first)."""
-    if study.axes:
-        return list(study.axes)
-    from scaling.fit.source import default_groups
-
-    per_run = table.groupby("run_id").first()
-    kept: list[str] = []
-    for column in default_groups(table):
-        if not any((per_run.groupby(k)[column].nunique() <= 1).all() for k in kept):
-            kept.append(column)
-    return kept or None
+    """The spec's axes; for variants, scaling.fit's default: the varying config columns less the derived ones
+    (a variant that sets batch size, steps and eval interval together is one recipe, labelled by batch size)."""
+    return list(study.axes) if study.axes else None
 
 
 def _summary_lines(fits, backtest_summary: dict) -> list[str]:
@@ -80,7 +71,7 @@ def quickstart_command(
         table = load_evals(study.study_dir)
         fits, errors = fit_groups(table, by=_grouping(table, study))
         bt = backtest(table)
-        report = write_report(fits, out or study.study_dir, bt, "md", title=f"{study.name}: RL scaling fits")
+        report = write_report(fits, out or study.study_dir, bt, "md", title=f"{study.name}: RL scaling fits", table=table)
     for error in errors:
         console.print(f"[yellow]not fitted[/]: {error}")
     console.print(f"\nreport: {report}\nfigures: {report.parent / 'figures'}")

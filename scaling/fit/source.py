@@ -44,15 +44,30 @@ def load_source(source: str | Path) -> pd.DataFrame:
 
 
 def default_groups(df: pd.DataFrame) -> list[str]:
-    """Config columns (dotted, from load_evals) that differ between runs, seeds excluded."""
+    """Config columns (dotted, from load_evals) that differ between runs: the ablation axes. Seeds, what a run
+    records (`log.*`) and derived columns (see `independent`) are left out."""
     if "run_id" not in df.columns:
         return []
     from scaling.store import EVAL_COLUMNS
 
-    cols = [c for c in df.columns if c not in EVAL_COLUMNS and c not in META
+    cols = [c for c in df.columns if c not in EVAL_COLUMNS and c not in META and not c.startswith("log.")
             and not any(t in c.rsplit(".", 1)[-1].lower() for t in NOT_AXES)]
-    per_run = df.groupby("run_id")[cols].first() if cols else pd.DataFrame()
-    return [c for c in cols if per_run[c].astype(str).nunique() > 1]
+    per_run = df.groupby("run_id")[cols].first().astype(str) if cols else pd.DataFrame()
+    return independent(per_run[[c for c in cols if per_run[c].nunique() > 1]])
+
+
+def independent(per_run: pd.DataFrame) -> list[str]:
+    """The columns of a one-row-per-run table less those that the columns kept before them determine (one value
+    per combination of theirs): a spec that sets `train.steps` and `eval.every` for each batch size, only to
+    equalise compute, has one axis, batch size, not three. The groups are the same either way; labels,
+    comparisons and marginal effects then name the axis alone. Config order decides which column of a set
+    that determine one another is kept (rollout before train and eval)."""
+    kept: list[str] = []
+    for column in per_run.columns:
+        if kept and (per_run.groupby(kept)[column].nunique() <= 1).all():
+            continue
+        kept.append(column)
+    return kept
 
 
 def split(df: pd.DataFrame, by: list[str] | None) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:

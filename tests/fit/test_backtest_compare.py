@@ -77,3 +77,16 @@ def test_default_groups_pool_seeds(tmp_path):
     fits, _ = fit_groups(df)
     assert sorted(f.group["loss.type"] for f in fits) == sorted(RECIPES)
     assert all(f.n_runs == 2 for f in fits)
+
+
+def test_default_groups_leave_out_derived_columns_and_what_a_run_records():
+    """The quickstart's variants set batch size, steps and evaluation interval together (equal compute): one axis."""
+    from scaling.fit.source import default_groups
+
+    runs = {"a": (8, 900, 75, 0), "b": (16, 450, 38, 0), "c": (32, 225, 19, 1), "d": (8, 900, 75, 1)}
+    df = pd.DataFrame([{"run_id": r, "step": s, "rollout.prompts_per_step": p, "train.steps": n, "eval.every": e,
+                        "loss.tis_cap": t, "log.trajectories": "all" if r == "a" else "none", "seed": 0}
+                       for r, (p, n, e, t) in runs.items() for s in (0, 10)])
+    assert default_groups(df) == ["rollout.prompts_per_step", "loss.tis_cap"]  # tis_cap varies within a batch size
+    product = df[df["run_id"] != "c"].assign(**{"loss.tis_cap": lambda d: d["run_id"].map({"a": 0, "b": 1, "d": 1})})
+    assert default_groups(product) == ["rollout.prompts_per_step", "loss.tis_cap"]
