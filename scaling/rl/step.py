@@ -186,34 +186,39 @@ def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) ->
     started = time.perf_counter()
     before = state.meter.counters()
     batch, keep, sampling = gather(state, on_batch)
-    group = cfg.rollout.generations_per_prompt
-    advantages = _advantages(state, batch)
-    loss_mask = batch.completions.action_mask.clone()
-    if cfg.rollout.overlong == "mask":
-        loss_mask[batch.completions.truncated] = 0.0
-    group_ids = torch.arange(batch.groups).repeat_interleave(group)
-    parts = _updates(state, keep)
-    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
-    old_logp = _policy_before_update(state, batch, parts) if parts and batch.groups else None
-    lr = state.scheduler.get_last_lr()[0]
-    results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp, spare=sampling["spare"])
-               for rows in parts]
-    with warnings.catch_warnings():  # a step that filtered every group made no update: the clock still ticks
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-        state.scheduler.step()  # the schedule's clock is the RL step, however many updates it took
+    learned = learn(state, batch, keep, spare=sampling["spare"])
     if state.pipeline is not None:
         state.pipeline.publish(state.meter.step + 1)
     state.meter.add_global(before, state.runtime)
     kept = state.runtime.all_reduce_sum([len(keep)])[0]
     return {"reward_mean": sampling["reward"], "zero_variance_frac": sampling["zero_variance"],
             "filtered_frac": 1.0 - kept / sampling["groups"], "sampling_rounds": sampling["rounds"],
-            "retired_prompts": state.pool.retired, "pool_size": state.pool.remaining,
-            **_update_metrics(state, results, kl_monitor),
+            "retired_prompts": state.pool.retired, "pool_size": state.pool.remaining, **learned,
             "response_tokens": sampling["response_tokens"], "truncated_frac": sampling["truncated"],
-            "lag_mean": float(sampling["lag"]), "lr": lr, "step_seconds": time.perf_counter() - started,
+            "lag_mean": float(sampling["lag"]), "step_seconds": time.perf_counter() - started,
             "dtype": state.dtypes, "zero_reward_frac": sampling["zero_reward_frac"],
             "full_reward_frac": sampling["full_reward_frac"], "solved_frac": state.pool.solved_frac,
             "epochs": state.meter.prompts_seen / max(len(state.train_examples), 1)}
+
+
+def learn(state: RunState, batch: Batch, keep: list[int], spare: Batch | None = None) -> dict:
+    """Advantages over every rank's batch, then the policy updates on this rank's kept groups; the step's
+    update metrics. Every rank calls it once per step, with its own share of the groups (possibly none)."""
+    cfg = state.config
+    advantages = _advantages(state, batch)
+    loss_mask = batch.completions.action_mask.clone()
+    if cfg.rollout.overlong == "mask":
+        loss_mask[batch.completions.truncated] = 0.0
+    group_ids = torch.arange(batch.groups).repeat_interleave(cfg.rollout.generations_per_prompt)
+    parts = _updates(state, keep)
+    kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
+    old_logp = _policy_before_update(state, batch, parts) if parts and batch.groups else None
+    lr = state.scheduler.get_last_lr()[0]
+    results = [update(state, rows, batch, advantages, loss_mask, group_ids, old_logp, spare=spare) for rows in parts]
+    with warnings.catch_warnings():  # a step that filtered every group made no update: the clock still ticks
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        state.scheduler.step()  # the schedule's clock is the RL step, however many updates it took
+    return {**_update_metrics(state, results, kl_monitor), "lr": lr}
 
 
 def _update_metrics(state: RunState, results: list[dict], kl_monitor: float) -> dict:

@@ -1,0 +1,43 @@
+"""One rank of the data-parallel equivalence test (tests/rl/test_data_parallel.py).
+
+Run as a script with the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): every rank
+takes its contiguous share of a fixed global batch, learns on it through the real step code (DDP over gloo), and
+rank 0 saves the parameters, gradients and metrics of every case.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from scaling.config import build_config
+from scaling.rl.batch import select_groups
+from scaling.rl.state import build_state
+from scaling.rl.step import learn
+from scaling.runtime import init_runtime, shutdown_runtime
+
+
+def snapshot(state, metrics: dict) -> dict:
+    return {"params": [p.detach().clone() for p in state.model.parameters()],
+            "grads": [p.grad.detach().clone() for p in state.model.parameters()], "metrics": metrics}
+
+
+def main(cases_path: str, out_path: str) -> None:
+    runtime = init_runtime("cpu")
+    spec = torch.load(cases_path, weights_only=False)
+    batch = spec["batch"]
+    mine = runtime.shard(list(range(batch.groups)))
+    local = select_groups(batch, mine)
+    out = {}
+    for name, tree, keep in spec["cases"]:
+        state = build_state(build_config(tree), runtime)
+        local_keep = [i for i, g in enumerate(mine) if g in keep]
+        out[name] = snapshot(state, learn(state, local, local_keep))
+    if runtime.is_main:
+        torch.save(out, out_path)
+    shutdown_runtime(runtime)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
