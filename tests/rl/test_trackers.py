@@ -1,0 +1,51 @@
+"""Trackers: W&B writes an offline run folder by default, and what it holds is what the run sent.
+(TensorBoard is read back from a real run in tests/rl/test_run_logs.py.)"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from scaling.config import LogConfig
+from scaling.rl.trackers import open_trackers, scalars
+
+
+def test_scalars_keep_finite_numbers_only():
+    row = {"step": 3, "pass_rate": 0.5, "eval_k": 4, "greedy_accuracy": float("nan"), "dtype": "float32",
+           "correct_counts": [1, 2], "flag": True}
+    assert scalars(row, "eval") == {"eval/pass_rate": 0.5, "eval/eval_k": 4.0}
+
+
+def _wandb_records(path):
+    """Records of a .wandb file: a 7-byte header, then 32 KiB blocks of LevelDB-style chunks (crc, length, type)."""
+    from wandb.proto import wandb_internal_pb2
+
+    raw, pos, buf = path.read_bytes(), 7, b""
+    while pos + 7 <= len(raw):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[pos:pos + 7])
+        data, pos = raw[pos + 7:pos + 7 + length], pos + 7 + length
+        buf = data if kind in (1, 2) else buf + data  # full / first chunk start a record
+        if kind in (1, 4) and buf:  # full / last chunk end it
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(buf)
+            yield record
+
+
+def test_wandb_is_offline_by_default_and_its_run_folder_holds_the_rows(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    trackers = open_trackers(LogConfig(report_to=["wandb"]), tmp_path, {"seed": 0})
+    trackers.log([{"step": 1, "reward_mean": 0.25}, {"step": 2, "reward_mean": 0.5}], "train")
+    trackers.log([{"step": 2, "pass_rate": 0.3, "correct_counts": [1]}], "eval")
+    trackers.close()
+    (run,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    history = [{(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
+               for r in _wandb_records(run) if r.WhichOneof("record_type") == "history"]
+    assert [(h["step"], h.get("train/reward_mean"), h.get("eval/pass_rate")) for h in history] == \
+        [(1, 0.25, None), (2, 0.5, None), (2, None, 0.3)]
