@@ -7,6 +7,7 @@ the field's dotted name (`ConfigError`). The same dotted paths are the axes of a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -15,6 +16,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scaling.fsio import atomic_write
+from scaling.identity import identity_tree
 
 
 class ConfigError(ValueError):
@@ -83,6 +87,15 @@ class ModelConfig(_Section):
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass instead of storing them (Chen et al. 2016): "
         "less memory for ~1/3 more training FLOPs (the compute meter counts FLOPs of the passes it asked for, not the recomputation).")
+
+    @model_validator(mode="after")
+    def _shape(self) -> "ModelConfig":
+        # Checked here, not by transformers at build time, so that a bad shape is refused before any run starts.
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by heads {self.heads}")
+        if (self.hidden_size // self.heads) % 2:
+            raise ValueError(f"head size hidden_size/heads = {self.hidden_size // self.heads} must be even (rotary embeddings)")
+        return self
 
 
 class WarmstartConfig(_Section):
@@ -259,16 +272,17 @@ class RunConfig(_Section):
         return stable_hash(self.to_dict())
 
     def identity_hash(self) -> str:
-        """What a run computes: the config less the fields that only say where (device) or with how many threads it runs."""
-        tree = self.to_dict()
-        tree["threads"] = None
-        tree["device"] = "auto"
-        tree["warmstart"]["cache_dir"] = None
-        tree.pop("log")  # what a run records, not what it computes
-        return stable_hash(tree)
+        """The run ID: what a run computes (see scaling.identity: fields added after ID version 1 count
+        only when set away from their default, and where or on how many threads it runs never counts)."""
+        return stable_hash(identity_tree(self.to_dict(), _defaults(type(self))))
 
     def flat(self) -> dict[str, Any]:
         return flatten(self.to_dict())
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(cls: type[RunConfig]) -> dict[str, Any]:
+    return cls().flat()
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:
@@ -311,21 +325,23 @@ def field_exists(dotted: str) -> bool:
     return getattr(model, "model_fields", None) is None
 
 
-def _format_error(err: ValidationError) -> str:
+def format_validation_error(err: ValidationError) -> str:
+    """One line for a pydantic error: the dotted field, the reason, the value given (the one formatter)."""
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
     if first["type"] == "extra_forbidden":
         return f"{where}: unknown key"
     if first["type"] == "value_error":  # our own validators: the message names the fields
         return f"{where}: {first['msg'].removeprefix('Value error, ')}"
-    return f"{where}: {first['msg']} (got {first.get('input')!r})"
+    given = first.get("input")
+    return f"{where}: {first['msg']}" + ("" if isinstance(given, dict) else f" (got {given!r})")
 
 
 def build_config(tree: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as err:
-        raise ConfigError(_format_error(err)) from None
+        raise ConfigError(format_validation_error(err)) from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -369,10 +385,7 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | tuple
 
 
 def save_run_config(config: RunConfig, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(path)
+    atomic_write(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _looks_local(name: str) -> bool:

@@ -13,22 +13,22 @@ Layout of a run folder (schema version `SCHEMA_VERSION`):
     <run>/infer/<setting>/step_N.parquet   `scaling infer`: one row per sample   (SAMPLE_COLUMNS)
     <run>/infer/<setting>/setting.json     how those samples were drawn (n, temperature, budget, ...)
 
-Every table is rewritten whole through a temp file and `os.replace`, so a reader never sees a
-half-written file and a killed writer leaves the previous version. Tables are small (hundreds of
+Every table is rewritten whole through `scaling.fsio.atomic_write` (temp file, fsync, rename), so a
+reader never sees a half-written file and a killed writer or a crashed node leaves the previous version. Tables are small (hundreds of
 rows), so rewriting is cheap. duckdb and polars read the same files directly.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from scaling.fsio import atomic_write, file_lock, retry_stale
 
 SCHEMA_VERSION = 1
 
@@ -133,15 +133,7 @@ def write_rows_atomic(path: Path, rows: list[dict[str, Any]], columns: dict[str,
         if extra:
             raise KeyError(f"{path.name}: columns not in the schema: {sorted(extra)}")
     table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows], schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: pq.write_table(table, handle))
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -182,10 +174,12 @@ class RunFiles:
         self.done = self.dir / "DONE"
         self.failed = self.dir / "FAILED"
 
+    def lock(self, wait_s: float | None = 0.0):
+        """The run's writer lock (`<run>/.lock`): one process writes a run folder at a time."""
+        return file_lock(self.dir / ".lock", wait_s=wait_s, what=f"run folder {self.dir}")
+
     def mark(self, marker: Path, info: dict[str, Any]) -> None:
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=1, default=str))
-        os.replace(tmp, marker)
+        atomic_write(marker, json.dumps(info, indent=1, default=str))
 
     def read_marker(self, marker: Path) -> dict[str, Any] | None:
         try:
@@ -227,8 +221,11 @@ def read_table_pinned(path: Path, columns: list[str] | None = None) -> pa.Table:
     than once (footer, then pages); a writer's `os.replace` in between gives it the footer of one
     file and the pages of another ("Couldn't deserialize thrift", measured with 6 writers). One
     handle pins one inode, so a concurrent reader sees the old file or the new one, whole."""
-    with open(path, "rb") as handle:
-        return pq.ParquetFile(handle).read(columns=columns)
+    def read() -> pa.Table:
+        with open(path, "rb") as handle:
+            return pq.ParquetFile(handle).read(columns=columns)
+
+    return retry_stale(read)  # NFS: ESTALE when a writer replaced the file under us; the new one reads whole
 
 
 def _run_meta(run_dir: Path) -> dict[str, Any]:

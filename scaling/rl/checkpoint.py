@@ -1,24 +1,49 @@
 """Checkpoints for exact resume: model, master weights, optimizer, scheduler, scaler, every RNG,
-the prompt pool and the compute meter, in one file written atomically (temp file + rename).
+the prompt pool and the compute meter, in one file written atomically (scaling.fsio).
+
+Loading falls back from the newest checkpoint to older ones: a file cut by a crash, or one that a
+torch upgrade cannot read, must not send a run back to step 0, because a restart at step 0 drops
+every evaluation row after it. When none loads, `load_latest` says which files failed and why,
+and the loop refuses to start over a folder that holds rows (`CheckpointError`).
 
 With `checkpoint.keep_eval_weights`, the policy of every evaluation step is also kept as a saved model
 (`weights/step_N/`: save_pretrained files plus `compute.json`, the evaluation row's compute columns),
-never pruned: the checkpoints `scaling infer` samples from."""
+never pruned: the checkpoints `scaling infer` samples from.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scaling.fsio import StorageError, atomic_write, fsync_dir, fsync_tree
+
+log = logging.getLogger(__name__)
 KEEP = 2
 PATTERN = re.compile(r"step_(\d+)\.pt$")
+UNREADABLE = ".unreadable"  # suffix of a checkpoint set aside after it failed to load
+
+
+class CheckpointError(StorageError):
+    """Checkpoints exist but none loads; the message names each file and its error."""
+
+
+@dataclass
+class Loaded:
+    state: dict | None  # the newest checkpoint that loaded (global RNGs restored), or None
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # newer files that did not load, newest first
+
+    def describe(self) -> str:
+        return "; ".join(f"{path.name}: {reason}" for path, reason in self.failed)
 
 
 def checkpoint_paths(folder: Path) -> list[tuple[int, Path]]:
@@ -29,30 +54,45 @@ def checkpoint_paths(folder: Path) -> list[tuple[int, Path]]:
 
 
 def save_checkpoint(folder: Path, step: int, state: dict) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     state = {**state, "step": step, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                                             "python": random.getstate()}}
     path = folder / f"step_{step:06d}.pt"
-    tmp = folder / f".{path.name}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: torch.save(state, handle))
     for _, old in checkpoint_paths(folder)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path
 
 
-def load_latest(folder: Path) -> dict | None:
-    """The newest checkpoint that loads (a file cut by a crash is skipped), with global RNGs restored."""
+def _read(path: Path) -> dict:
+    state = torch.load(path, weights_only=False)
+    if not isinstance(state, dict) or not {"rng", "step"} <= set(state):
+        raise ValueError("not a checkpoint of this trainer (no step / rng entries)")
+    return state
+
+
+def load_latest(folder: Path) -> Loaded:
+    """The newest checkpoint that loads, with global RNGs restored; the newer ones that did not, with why."""
+    failed: list[tuple[Path, str]] = []
     for _, path in reversed(checkpoint_paths(folder)):
         try:
-            state = torch.load(path, weights_only=False)
-        except Exception:  # noqa: BLE001 - a truncated file from a killed writer: try the previous one
+            state = _read(path)
+        except Exception as err:  # noqa: BLE001 - truncated file, unpickling error, torch version: try an older one
+            failed.append((path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")))
             continue
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
-        return state
-    return None
+        return Loaded(state, failed)
+    return Loaded(None, failed)
+
+
+def set_aside(failed: list[tuple[Path, str]]) -> None:
+    """Rename unreadable checkpoints newer than the one resumed from, so that pruning (which keeps the
+    newest KEEP by step) cannot keep them and delete the good one; kept, not deleted, for inspection."""
+    for path, reason in failed:
+        path.rename(path.with_name(path.name + UNREADABLE))
+        log.warning("%s did not load (%s); renamed to %s%s and resumed from an older checkpoint",
+                    path, reason, path.name, UNREADABLE)
 
 
 WEIGHTS_PATTERN = re.compile(r"step_(\d+)$")
@@ -69,9 +109,11 @@ def save_eval_weights(folder: Path, step: int, model, tokenizer, row: dict) -> P
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     compute = {k: v for k, v in row.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    (tmp / COMPUTE_FILE).write_text(json.dumps(compute, indent=1))
+    atomic_write(tmp / COMPUTE_FILE, json.dumps(compute, indent=1))
+    fsync_tree(tmp)
     shutil.rmtree(target, ignore_errors=True)  # a copy cut by a crash has no compute.json
     os.replace(tmp, target)
+    fsync_dir(folder)
     return target
 
 

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from scaling.config import ConfigError, RunConfig, check_inputs, read_yaml, save_run_config
+from scaling.config import ConfigError, RunConfig, read_yaml, save_run_config
 from scaling.evaluate import evaluate
-from scaling.rl.checkpoint import load_latest, save_checkpoint, save_eval_weights
+from scaling.fsio import remove_stale_temps
+from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint, save_eval_weights, set_aside
 from scaling.rl.health import classify
+from scaling.rl.inputs import validate_inputs
 from scaling.rl.state import RunState, build_state
 from scaling.runtime import cores_available
 from scaling.rl.step import rl_step
@@ -34,16 +36,13 @@ class TrainingFailed(RuntimeError):
     """The run stopped with a recorded failure reason (FAILED marker written)."""
 
 
-def _claim_run_dir(files: RunFiles, config: RunConfig) -> None:
+def _check_run_dir(files: RunFiles, config: RunConfig) -> None:
     """A run folder belongs to one config: resuming with a different one would mix two runs' rows."""
-    files.dir.mkdir(parents=True, exist_ok=True)
     if files.config.exists():
         existing = RunConfig.model_validate(read_yaml(files.config))
         if existing.identity_hash() != config.identity_hash():
             raise ConfigError(f"{files.dir}: holds a run with a different config "
                               f"({existing.identity_hash()} != {config.identity_hash()}); choose another output folder")
-    else:
-        save_run_config(config, files.config)
 
 
 def train_sample(state: RunState) -> list:
@@ -94,22 +93,30 @@ class _Reporter:
 
 
 def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
-          should_stop: Callable[[], bool] | None = None) -> dict:
-    """Run (or resume) one RL run into `run_dir`; see the module docstring and scaling.store for outputs."""
+          should_stop: Callable[[], bool] | None = None, lock_wait_s: float = 0.0) -> dict:
+    """Run (or resume) one RL run into `run_dir`; see the module docstring and scaling.store for outputs.
+
+    Inputs are validated before anything is written (a rejected run leaves no trace). The run folder
+    is locked for the whole run: a second writer waits `lock_wait_s` seconds, then gets a `LockError`
+    naming the holder's host and PID.
+    """
     files = RunFiles(run_dir)
-    check_inputs(config)
-    _claim_run_dir(files, config)
-    if files.done.exists():
-        return {"status": "done", **(files.read_marker(files.done) or {})}
-    files.failed.unlink(missing_ok=True)
-    try:
-        return _train(config, files, progress, should_stop)
-    except Exception as err:
-        files.mark(files.failed, {"reason": f"{type(err).__name__}: {err}",
-                                  "traceback": traceback.format_exc()[-4000:], "time": time.time()})
-        if isinstance(err, FloatingPointError):
-            raise TrainingFailed(str(err)) from err
-        raise
+    task = validate_inputs(config)
+    _check_run_dir(files, config)
+    with files.lock(lock_wait_s):
+        _check_run_dir(files, config)  # again under the lock: another writer may have claimed it meanwhile
+        if files.done.exists():
+            return {"status": "done", **(files.read_marker(files.done) or {})}
+        files.failed.unlink(missing_ok=True)
+        remove_stale_temps(files.dir, files.checkpoints)  # a killed writer's leftovers; no other writer now
+        try:
+            return _train(config, files, progress, should_stop, task)
+        except Exception as err:
+            files.mark(files.failed, {"reason": f"{type(err).__name__}: {err}",
+                                      "traceback": traceback.format_exc()[-4000:], "time": time.time()})
+            if isinstance(err, FloatingPointError):
+                raise TrainingFailed(str(err)) from err
+            raise
 
 
 def _start_pipeline(state: RunState, threads: int) -> None:
@@ -120,17 +127,30 @@ def _start_pipeline(state: RunState, threads: int) -> None:
     state.pipeline = PipelineSampler(state.config, state.base_path, state.model, threads=1, version=state.meter.step)
 
 
-def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop) -> dict:
+def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog) -> dict | None:
+    """The newest checkpoint that loads. None with rows on disk would restart at step 0 and drop
+    every row: refuse instead, and leave the tables and checkpoints as they are."""
+    loaded = load_latest(files.checkpoints)
+    if loaded.state is None and loaded.failed and (evals.rows or metrics.rows):
+        raise CheckpointError(f"{files.checkpoints}: no checkpoint loads ({loaded.describe()}) but the run has "
+                              f"{len(evals.rows)} evaluation rows; not restarting from step 0 (nothing was changed)")
+    set_aside(loaded.failed)
+    return loaded.state
+
+
+def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task) -> dict:
     threads = config.threads or cores_available()
     torch.set_num_threads(threads)
-    state = build_state(config)
-    saved = load_latest(files.checkpoints)
+    evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
+    saved = _resume_point(files, evals, metrics)
+    state = build_state(config, task=task)
     if saved is not None:
         state.load_state_dict(saved)
+    if not files.config.exists():  # claimed only once the run could start (warm start and model built)
+        save_run_config(config, files.config)
     if config.train.pipeline_k > 0:
         _start_pipeline(state, threads)
     step = state.meter.step
-    evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
     trajectories = TableLog(files.trajectories, TRAJECTORY_COLUMNS) if config.log.trajectories != "none" else None
     for table in filter(None, (evals, metrics, trajectories)):
         table.truncate_after(step)

@@ -85,14 +85,16 @@ def _trainer(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
     return DistributedDataParallel(trainer, device_ids=[runtime.device.index] if runtime.is_cuda else None)
 
 
-def build_state(config: RunConfig, runtime: Runtime | None = None) -> RunState:
+def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | None = None) -> RunState:
+    """Everything a run needs; `task` is the one `validate_inputs` built (else built here)."""
     runtime = runtime or Runtime(torch.device("cpu"))
     base = _base_model(config, runtime)
     model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
     apply_precision(model, config.model.precision)
     model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
-    task = make_task(config.task, config.warmstart_seed)
-    check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
+    if task is None:  # else validate_inputs built and checked it
+        task = make_task(config.task, config.warmstart_seed)
+        check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
     master = MasterWeights(model)
     opt = config.optim
     # fused: one kernel for all parameters; torch's default per-tensor loop cost ~10 ms a step on CPU here.

@@ -14,12 +14,10 @@ of a grid starts from the identical base model and it is built once.
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import logging
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,6 +25,7 @@ from transformers.utils import logging as hf_logging
 
 from scaling.config import RunConfig, stable_hash
 from scaling.evaluate import evaluate
+from scaling.fsio import atomic_write, file_lock, fsync_dir, fsync_tree
 from scaling.model import make_policy
 from scaling.rl.prompts import check_encodable, prompt_ids
 from scaling.tasks import make_task
@@ -53,22 +52,11 @@ def cache_root(config: RunConfig) -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "scaling")) / "warmstart"
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_base_model(config: RunConfig) -> Path:
     """The cached base checkpoint for this config's warm start; built on first use."""
     root = cache_root(config)
     target = root / warmstart_key(config)
-    with _locked(root / f"{target.name}.lock"):
+    with file_lock(root / f"{target.name}.lock"):
         if (target / "warmstart.json").exists():
             return target
         model, tokenizer, info = supervised_warm_start(config)
@@ -77,8 +65,10 @@ def ensure_base_model(config: RunConfig) -> Path:
         hf_logging.disable_progress_bar()
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "warmstart.json").write_text(json.dumps(info, indent=1))
+        atomic_write(tmp / "warmstart.json", json.dumps(info, indent=1))  # the marker of a complete folder
+        fsync_tree(tmp)
         os.replace(tmp, target)
+        fsync_dir(root)
     return target
 
 

@@ -14,18 +14,17 @@ the work since the last one survives if the step ends within Slurm's KillWait.
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import signal
 import time
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from submitit.helpers import Checkpointable
 
 from scaling.config import RunConfig, build_config
+from scaling.fsio import LockError
 from scaling.store import RunFiles
 
 TRAIN_ENTRY = "scaling.rl.loop:train"
@@ -68,26 +67,6 @@ class StopFlag:
             handler(self.received, None)
 
 
-@contextmanager
-def run_lock(run_dir: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """One process per run folder: a second one waits (a forced relaunch) or gives up."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as handle:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{run_dir}: another process holds the run lock") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def mark_failed(files: RunFiles, error: BaseException) -> None:
     if files.failed.exists():  # the trainer wrote its own reason (TrainingFailed)
         return
@@ -110,18 +89,18 @@ class RunJob(Checkpointable):
         config: RunConfig = build_config(self.config)
         files = RunFiles(self.run_dir)
         train = resolve(self.train_entry)
-        with run_lock(files.dir):
-            if files.done.exists():  # a duplicate submission of a finished run: nothing to do
-                return {"status": "done", "skipped": True}
-            files.failed.unlink(missing_ok=True)  # a relaunch of a failed run starts clean
-            stop = StopFlag(self.stop_signals)
-            try:
-                result = train(config, files.dir, progress=False, should_stop=stop.is_set)
-            except Exception as error:
-                mark_failed(files, error)
-                raise
-            finally:
-                stop.restore()
+        if files.done.exists():  # a duplicate submission of a finished run: nothing to do
+            return {"status": "done", "skipped": True}
+        stop = StopFlag(self.stop_signals)
+        try:  # the trainer takes the run lock; a forced relaunch waits for the old process to leave
+            result = train(config, files.dir, progress=False, should_stop=stop.is_set, lock_wait_s=LOCK_WAIT_S)
+        except LockError:  # another live process writes this run: its folder is not ours to mark
+            raise
+        except Exception as error:
+            mark_failed(files, error)
+            raise
+        finally:
+            stop.restore()
         if result.get("status") == "stopped":
             stop.forward()  # under submitit: checkpoint() + requeue + exit; elsewhere a no-op
         return result

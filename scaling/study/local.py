@@ -16,7 +16,6 @@ exited (returncode), or cancelled.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.config import build_config, read_yaml
+from scaling.fsio import try_flock
 from scaling.study.job import STOPPED_EXIT_CODE, RunJob, resolve
 from scaling.study.manifest import write_json_atomic
 
@@ -76,9 +76,13 @@ def try_lock_slots(count: int) -> list[int] | None:
     for index in range(total):
         fd = os.open(folder / f"slot-{index}", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            taken = try_flock(fd, folder / f"slot-{index}")
+        except BaseException:
+            os.close(fd)
+            raise
+        if taken:
             held.append(fd)
-        except BlockingIOError:
+        else:
             os.close(fd)
         if len(held) == min(count, total):
             return held

@@ -7,16 +7,14 @@ spec_hash, attempts}. It is rewritten atomically under an exclusive lock on `<st
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import scaling
+from scaling.fsio import atomic_write, file_lock
 
 
 def manifest_path(study_dir: Path) -> Path:
@@ -33,15 +31,7 @@ def read_manifest(study_dir: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(data, indent=1, default=str))
 
 
 def write_manifest(study_dir: Path, data: dict[str, Any]) -> None:
@@ -51,13 +41,8 @@ def write_manifest(study_dir: Path, data: dict[str, Any]) -> None:
 @contextmanager
 def study_lock(study_dir: Path) -> Iterator[None]:
     """Exclusive for the duration of a launch (blocks while another launch holds it)."""
-    Path(study_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(study_dir) / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(study_dir) / ".lock"):
+        yield
 
 
 def code_version() -> dict[str, Any]:

@@ -4,9 +4,11 @@ Everything is validated here, before anything is submitted: every axis path must
 `RunConfig`, every axis value must type-check on its own against the base, and every expanded
 run must build. Errors are one line (`SpecError`) naming the axis, the value and the reason.
 
-A run's ID is a hash of its resolved config (every field, defaults filled in), so it does not
-depend on key order in the YAML. `threads`, `device` and `warmstart.cache_dir` are left out of the ID:
-they say where and how fast a run executes, not what it computes, and the executor sets them.
+A run's ID is a hash of its resolved config (defaults filled in), so it does not depend on key
+order in the YAML; fields added to the config after ID version 1 count only when set away from
+their default, so an upgrade that adds a knob keeps every existing ID (scaling.identity).
+`threads`, `device` and `warmstart.cache_dir` are left out of the ID: they say where and how fast a
+run executes, not what it computes, and the executor sets them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from scaling.config import (ConfigError, RunConfig, build_config, check_inputs, field_exists, flatten, read_yaml,
+from scaling.config import (ConfigError, RunConfig, build_config, check_inputs, field_exists, flatten,
+                            format_validation_error, read_yaml,
                             set_dotted, stable_hash)
 
-# Fields that do not change what a run computes; kept out of the run ID (see module doc).
-_NOT_IN_ID = ("threads", "device", "warmstart.cache_dir")
 
 
 class SpecError(ValueError):
@@ -106,17 +107,11 @@ def format_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _pydantic_message(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}"
-
-
 def parse_spec(data: dict[str, Any], source: str = "spec") -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(f"{source}: {_pydantic_message(err)}") from None
+        raise SpecError(f"{source}: {format_validation_error(err)}") from None
     _check(spec)
     return spec
 

@@ -42,7 +42,12 @@ def _latest(folder: Path) -> int | None:
     return max(steps) if steps else None
 
 
-def train(config: RunConfig, run_dir: Path, *, progress: bool = False, should_stop=None) -> dict:
+def train(config: RunConfig, run_dir: Path, *, progress: bool = False, should_stop=None, lock_wait_s: float = 0.0) -> dict:
+    with RunFiles(run_dir).lock(lock_wait_s):  # the trainer's contract: it holds the run lock while it writes
+        return _train(config, Path(run_dir), should_stop)
+
+
+def _train(config: RunConfig, run_dir: Path, should_stop) -> dict:
     files = RunFiles(run_dir)
     files.dir.mkdir(parents=True, exist_ok=True)
     save_run_config(config, files.config)

@@ -1,0 +1,49 @@
+"""Run IDs survive upgrades: a field added with its default changes no ID, so a relaunch reruns nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import Field, create_model
+
+import scaling.config as config_module
+from scaling.config import RunConfig, TrainConfig
+from scaling.study.launch import launch
+from scaling.study.spec import expand, load_spec
+
+from study_helpers import FAKE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config_with_a_new_knob(monkeypatch) -> type[RunConfig]:
+    """The config of a release that added `train.new_knob` (default 0), as the new code would see it."""
+    train = create_model("TrainConfig", __base__=TrainConfig, new_knob=(int, Field(0, description="added later")))
+    upgraded = create_model("RunConfig", __base__=RunConfig, train=(train, train()))
+    monkeypatch.setattr(config_module, "RunConfig", upgraded)  # build_config validates through this name
+    return upgraded
+
+
+def test_adding_a_default_field_keeps_ids_and_a_relaunch_reruns_nothing(write_spec, monkeypatch) -> None:
+    spec = write_spec(resources={"executor": "debug"})
+    first = launch(spec, entry=FAKE)
+    assert len(first.submitted) == 4
+    before = {r.run_id for r in expand(load_spec(spec))}
+
+    upgraded = _config_with_a_new_knob(monkeypatch)
+    runs = expand(load_spec(spec))
+    assert all(isinstance(r.config, upgraded) and r.config.train.new_knob == 0 for r in runs)
+    assert {r.run_id for r in runs} == before
+    again = launch(spec, entry=FAKE)
+    assert again.submitted == [] and {r["state"] for r in again.rows} == {"done"}
+
+    changed = upgraded.model_validate({"train": {"new_knob": 1}})
+    assert changed.identity_hash() != upgraded().identity_hash()  # a run that uses the knob is a new run
+
+
+@pytest.mark.parametrize("study", ["cpu_study", "cpu_backtest"])
+def test_committed_results_keep_their_run_ids(study) -> None:
+    committed = set(pd.read_parquet(ROOT / "results" / study / "evals.parquet", columns=["run_id"])["run_id"])
+    assert {r.run_id for r in expand(load_spec(ROOT / "experiments" / f"{study}.yaml"))} == committed
