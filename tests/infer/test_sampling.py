@@ -85,3 +85,14 @@ def test_kept_weights_infer_tables_and_an_interrupted_infer_writes_identical_tab
     result = CliRunner().invoke(app, ["plot", str(run / "infer"), "--out", str(tmp_path / "figs")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figs" / "pass_maj_n3-p4-t1.png").exists() and (tmp_path / "figs" / "thinking_budget.png").exists()
+
+    # A saved model (here a kept evaluation policy): its step and FLOPs come with it; --out is required.
+    model_dir = run / "weights" / "step_000006"
+    args = ["infer", str(model_dir), "--n", "2", "--prompts", "2", "--set", "task.name=addition_think",
+            "--set", "task.digits=2", "--set", "task.train_size=400", "--set", "task.val_size=16", "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "give --out" in result.output
+    result = CliRunner().invoke(app, args + ["--out", str(tmp_path / "saved")])
+    assert result.exit_code == 0, result.output
+    saved = pd.read_parquet(tmp_path / "saved" / "n2-p2-t1" / "step_000006.parquet")
+    assert (saved.step == 6).all() and saved.train_flops.iloc[0] == evals[6]
