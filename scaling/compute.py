@@ -50,7 +50,20 @@ class ComputeMeter:
     trained_tokens: int = 0
     flops: float = 0.0
     wall_seconds: float = 0.0
-    devices: int = 1
+    device_seconds: float = 0.0
+    devices: int = 1  # GPUs in use (world size), or CPU cores (world size x threads): Runtime.devices_in_use
+
+    @classmethod
+    def restore(cls, saved: dict, devices: int) -> "ComputeMeter":
+        """A meter from a checkpoint, counting this process's devices from now on (a resume may run elsewhere)."""
+        saved = dict(saved)
+        saved.setdefault("device_seconds", saved["wall_seconds"] * saved.get("devices", devices))
+        return cls(**{**saved, "devices": devices})
+
+    def add_time(self, seconds: float) -> None:
+        """Training wall-clock, and device-seconds at the devices in use while it passed."""
+        self.wall_seconds += seconds
+        self.device_seconds += seconds * self.devices
 
     def add_forward(self, shape: ModelShape, sequences: int, start: int, length: int) -> None:
         """A forward over `length` new positions after `start` cached ones, for `sequences` rows."""
@@ -75,10 +88,11 @@ class ComputeMeter:
 
     @property
     def device_hours(self) -> float:
-        return self.wall_seconds * self.devices / 3600.0
+        return self.device_seconds / 3600.0
 
     def row(self) -> dict:
         out = asdict(self)
         out.pop("devices")
+        out.pop("device_seconds")
         out["device_hours"] = self.device_hours
         return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from scaling.model import model_device
 from scaling.rl.rollout import decode, encode_prompts, sample, sampling_options
 from scaling.tasks.base import Example, Task
 
@@ -38,7 +39,8 @@ class EvalResult:
 
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
                  options: dict, generator) -> tuple[list[float], list[int]]:
-    ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples], task.prompt_style)
+    ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples], task.prompt_style,
+                               device=model_device(model))
     out = sample(model, ids, mask, generator=generator, greedy=greedy, repeat=k, **options)
     texts = decode(tokenizer, out)
     scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]
@@ -51,7 +53,7 @@ def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, g
     """Evaluate with the run's sampling settings (`rollout`, a RolloutConfig): budget, temperature, interruption."""
     options = sampling_options(rollout, tokenizer)
     start = time.perf_counter()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     per_batch = max(1, EVAL_BATCH // k)
     counts, lengths, greedy_hits = [], [], []
     for lo in range(0, len(examples), per_batch):

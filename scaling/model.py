@@ -7,11 +7,13 @@ model takes exactly the same code path on a cluster.
 
 from __future__ import annotations
 
+import importlib.util
 import string
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import logging as hf_logging
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
                           PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
@@ -42,7 +44,8 @@ def build_tiny_model(config: ModelConfig, tokenizer: PreTrainedTokenizerFast, se
                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                   bos_token_id=tokenizer.eos_token_id, attn_implementation=config.attn_implementation)
     config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if config.arch == "llama" else (Qwen2Config, Qwen2ForCausalLM)
-    with torch.random.fork_rng():
+    # Built on the CPU with the CPU generator whatever the run's device, so every device starts from the same weights.
+    with torch.random.fork_rng(), torch.device("cpu"):
         torch.manual_seed(seed)
         model = model_cls(config_cls(**common))
     return model
@@ -53,8 +56,9 @@ def load_pretrained(path: str | Path, attn_implementation: str = "eager"):
     hf_logging.disable_progress_bar()  # one bar per load would drown a study's own progress display
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
-                                                     attn_implementation=attn_implementation)
+        with torch.device("cpu"):  # the caller moves it to the run's device
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+                                                         attn_implementation=attn_implementation)
     except OSError as err:
         raise ValueError(f"model.name_or_path: cannot load {str(path)!r} ({str(err).splitlines()[0]})") from None
     if tokenizer.pad_token_id is None:
@@ -63,13 +67,54 @@ def load_pretrained(path: str | Path, attn_implementation: str = "eager"):
     return model, tokenizer
 
 
+def check_attention(implementation: str) -> None:
+    """FlashAttention-2 is an optional package with its own CUDA build: say so instead of a deep import error."""
+    if implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise ValueError("model.attn_implementation: flash_attention_2 needs the flash-attn package and a CUDA GPU "
+                         "(pip install flash-attn --no-build-isolation), or use sdpa")
+
+
 def make_policy(config: ModelConfig, seed: int, path: str | Path | None = None):
-    """The starting policy: a saved model at `path`, else `config.name_or_path`, else a fresh tiny one."""
+    """The starting policy (on the CPU): a saved model at `path`, else `config.name_or_path`, else a fresh tiny one."""
+    check_attention(config.attn_implementation)
     source = path or config.name_or_path
     if source is not None:
-        return load_pretrained(source, config.attn_implementation)
-    tokenizer = char_tokenizer()
-    return build_tiny_model(config, tokenizer, seed), tokenizer
+        model, tokenizer = load_pretrained(source, config.attn_implementation)
+    else:
+        tokenizer = char_tokenizer()
+        model = build_tiny_model(config, tokenizer, seed)
+    model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    return model, tokenizer
+
+
+def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each decoder layer in the backward pass instead of storing its activations.
+
+    transformers checkpoints a layer only while that layer is in training mode. The policy stays in eval mode
+    (no dropout: sampling and training passes must agree), so only the decoder layers themselves are flagged
+    as training; their attention and MLP submodules, where dropout lives, stay in eval mode.
+    """
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5.x; the old name warns
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.checkpoints_activations = True
+    for module in model.modules():
+        if isinstance(module, GradientCheckpointingLayer):
+            module.training = True
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters live: tensors made for it (prompts, generators) go there too."""
+    return next(model.parameters()).device
+
+
+def checkpoints_activations(model: torch.nn.Module) -> bool:
+    """Whether `enable_gradient_checkpointing` was applied (its layers then keep no KV cache in a training pass)."""
+    return getattr(model, "checkpoints_activations", False)
 
 
 def count_parameters(model: torch.nn.Module) -> dict[str, int]:

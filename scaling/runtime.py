@@ -154,3 +154,14 @@ def peak_memory_bytes(runtime: Runtime) -> float:
     if runtime.is_cuda:
         return float(torch.cuda.max_memory_allocated(runtime.device))
     return float("nan")
+
+
+def device_rng_state(runtime: Runtime) -> torch.Tensor | None:
+    """The run's GPU's default generator state (kernels that draw without an explicit generator use it)."""
+    return torch.cuda.get_rng_state(runtime.device) if runtime.is_cuda else None
+
+
+def set_device_rng_state(runtime: Runtime, state: torch.Tensor | None) -> None:
+    """Restore it on a CUDA run; a checkpoint from another device type has none to give, or none to take."""
+    if runtime.is_cuda and state is not None:
+        torch.cuda.set_rng_state(state.cpu(), runtime.device)

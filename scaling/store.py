@@ -41,7 +41,7 @@ COMPUTE_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "trained_tokens": (pa.int64(), "tokens", "completion tokens that entered a loss (each update counted)"),
     "flops": (pa.float64(), "FLOP", "training compute: see scaling.compute (excludes evaluation)"),
     "wall_seconds": (pa.float64(), "s", "training wall-clock, excluding evaluation and checkpointing"),
-    "device_hours": (pa.float64(), "h", "wall_seconds x devices (GPU-hours, or CPU-core-hours on CPU)"),
+    "device_hours": (pa.float64(), "h", "training seconds x devices in use: GPUs (world size) on GPUs, cores (world size x threads) on CPU"),
 }
 
 EVAL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
@@ -81,6 +81,8 @@ STEP_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "lag_mean": (pa.float64(), "steps", "mean staleness of the sampler weights (PipelineRL)"),
     "lr": (pa.float64(), "", "learning rate of the step's updates"),
     "step_seconds": (pa.float64(), "s", "wall-clock of the step"),
+    "peak_memory_gib": (pa.float64(), "GiB", "peak device memory allocated during the step (torch.cuda.max_memory_allocated); NaN on CPU"),
+    "peak_memory_gib": (pa.float64(), "GiB", "peak device memory allocated during the step (torch.cuda.max_memory_allocated); NaN on CPU"),
     "dtype": (pa.string(), "", "parameter dtype / lm-head dtype in use"),
     "zero_reward_frac": (pa.float64(), "fraction", "groups whose rewards are all zero (verifier coverage: no signal)"),
     "full_reward_frac": (pa.float64(), "fraction", "groups whose rewards are all full (1): already solved"),

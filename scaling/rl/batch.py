@@ -33,8 +33,9 @@ class Batch:
 def select_groups(batch: Batch, groups: list[int]) -> Batch:
     """The batch restricted to `groups` (prompt indices into it), in that order."""
     g = batch.group_size
-    rows = torch.tensor([i * g + j for i in groups for j in range(g)], dtype=torch.long)
-    index = torch.tensor(groups, dtype=torch.long)
+    device = batch.rewards.device
+    rows = torch.tensor([i * g + j for i in groups for j in range(g)], dtype=torch.long, device=device)
+    index = torch.tensor(groups, dtype=torch.long, device=device)
     comp = batch.completions
     picked = Completions(tokens=comp.tokens[rows], logprobs=comp.logprobs[rows], mask=comp.mask[rows],
                          truncated=comp.truncated[rows], forced=None if comp.forced is None else comp.forced[rows])

@@ -5,6 +5,7 @@ Loading falls back from the newest checkpoint to older ones: a file cut by a cra
 torch upgrade cannot read, must not send a run back to step 0, because a restart at step 0 drops
 every evaluation row after it. When none loads, `load_latest` says which files failed and why,
 and the loop refuses to start over a folder that holds rows (`CheckpointError`).
+Tensors are loaded onto the resuming run's device (`map_location`), whatever device saved them.
 
 With `checkpoint.keep_eval_weights`, the policy of every evaluation step is also kept as a saved model
 (`weights/step_N/`: save_pretrained files plus `compute.json`, the evaluation row's compute columns),
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from scaling.fsio import StorageError, atomic_write, fsync_dir, fsync_tree
+from scaling.runtime import Runtime, device_rng_state, set_device_rng_state
 
 log = logging.getLogger(__name__)
 KEEP = 2
@@ -53,9 +55,10 @@ def checkpoint_paths(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(folder: Path, step: int, state: dict) -> Path:
+def save_checkpoint(folder: Path, step: int, state: dict, runtime: Runtime | None = None) -> Path:
     state = {**state, "step": step, "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                                            "python": random.getstate()}}
+                                            "python": random.getstate(),
+                                            "device": device_rng_state(runtime) if runtime else None}}
     path = folder / f"step_{step:06d}.pt"
     atomic_write(path, lambda handle: torch.save(state, handle))
     for _, old in checkpoint_paths(folder)[:-KEEP]:
@@ -63,23 +66,27 @@ def save_checkpoint(folder: Path, step: int, state: dict) -> Path:
     return path
 
 
-def _read(path: Path) -> dict:
-    state = torch.load(path, weights_only=False)
+def _read(path: Path, device: torch.device) -> dict:
+    state = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(state, dict) or not {"rng", "step"} <= set(state):
         raise ValueError("not a checkpoint of this trainer (no step / rng entries)")
     return state
 
 
-def load_latest(folder: Path) -> Loaded:
-    """The newest checkpoint that loads, with global RNGs restored; the newer ones that did not, with why."""
+def load_latest(folder: Path, runtime: Runtime | None = None) -> Loaded:
+    """The newest checkpoint that loads, its tensors mapped onto the run's device (a GPU checkpoint resumes on
+    another GPU, or on the CPU), with global RNGs restored; the newer ones that did not, with why."""
+    device = runtime.device if runtime else torch.device("cpu")
     failed: list[tuple[Path, str]] = []
     for _, path in reversed(checkpoint_paths(folder)):
         try:
-            state = _read(path)
+            state = _read(path, device)
         except Exception as err:  # noqa: BLE001 - truncated file, unpickling error, torch version: try an older one
             failed.append((path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")))
             continue
-        torch.set_rng_state(state["rng"]["torch"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())  # generator states are CPU byte tensors wherever they ran
+        if runtime is not None:
+            set_device_rng_state(runtime, state["rng"].get("device"))
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         return Loaded(state, failed)

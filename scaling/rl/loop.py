@@ -24,7 +24,7 @@ from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint,
 from scaling.rl.health import classify
 from scaling.rl.inputs import validate_inputs
 from scaling.rl.state import RunState, build_state
-from scaling.runtime import cores_available
+from scaling.runtime import Runtime, cores_available, init_runtime
 from scaling.rl.step import rl_step
 from scaling.rl.coverage import count_coverage
 from scaling.rl.trackers import open_trackers
@@ -127,10 +127,10 @@ def _start_pipeline(state: RunState, threads: int) -> None:
     state.pipeline = PipelineSampler(state.config, state.base_path, state.model, threads=1, version=state.meter.step)
 
 
-def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog) -> dict | None:
+def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: Runtime) -> dict | None:
     """The newest checkpoint that loads. None with rows on disk would restart at step 0 and drop
     every row: refuse instead, and leave the tables and checkpoints as they are."""
-    loaded = load_latest(files.checkpoints)
+    loaded = load_latest(files.checkpoints, runtime)
     if loaded.state is None and loaded.failed and (evals.rows or metrics.rows):
         raise CheckpointError(f"{files.checkpoints}: no checkpoint loads ({loaded.describe()}) but the run has "
                               f"{len(evals.rows)} evaluation rows; not restarting from step 0 (nothing was changed)")
@@ -139,11 +139,13 @@ def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog) -> dict |
 
 
 def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task) -> dict:
+    runtime = init_runtime(config.device)
     threads = config.threads or cores_available()
-    torch.set_num_threads(threads)
+    if not runtime.is_cuda:  # on a GPU the CPU threads only feed it; torch's default suits that
+        torch.set_num_threads(threads)
     evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
-    saved = _resume_point(files, evals, metrics)
-    state = build_state(config, task=task)
+    saved = _resume_point(files, evals, metrics, runtime)
+    state = build_state(config, runtime, task=task)
     if saved is not None:
         state.load_state_dict(saved)
     if not files.config.exists():  # claimed only once the run could start (warm start and model built)
@@ -168,7 +170,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
         metrics.append(pending)
         if trajectories is not None:
             trajectories.append(pending_trajectories)
-        save_checkpoint(files.checkpoints, step, state.state_dict())
+        save_checkpoint(files.checkpoints, step, state.state_dict(), runtime)
         trackers.log(pending, "train")  # once durable: a resumed run redoes only steps it never sent
         pending.clear()
         pending_trajectories.clear()
@@ -204,7 +206,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
             row = rl_step(state, on_batch)
             step += 1
             state.meter.step = step
-            state.meter.wall_seconds += time.perf_counter() - started
+            state.meter.add_time(time.perf_counter() - started)
             row = {**state.meter.row(), **row}
             row["health"] = classify(metrics.rows + pending + [row])
             pending.append(row)

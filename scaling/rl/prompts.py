@@ -34,13 +34,14 @@ def render(tokenizer, question: str, style: PromptStyle = DEFAULT_STYLE) -> str:
     return f"{style.system}\n\n{user}" if style.system else user
 
 
-def encode_prompts(tokenizer, prompts: list[str], style: PromptStyle | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded prompt ids and attention mask, rendered with `style` (default: the raw prompt)."""
+def encode_prompts(tokenizer, prompts: list[str], style: PromptStyle | None = None,
+                   device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and attention mask on `device`, rendered with `style` (default: the raw prompt)."""
     style = style or DEFAULT_STYLE
     texts = [render(tokenizer, prompt, style) for prompt in prompts]
-    batch = tokenizer(texts, padding=True, add_special_tokens=not uses_chat_template(tokenizer, style),
-                      return_tensors="pt")
-    return batch["input_ids"], batch["attention_mask"]
+    batch = tokenizer(texts, padding=True, add_special_tokens=not uses_chat_template(tokenizer, style))
+    return (torch.tensor(batch["input_ids"], dtype=torch.long, device=device),
+            torch.tensor(batch["attention_mask"], dtype=torch.long, device=device))
 
 
 def prompt_ids(tokenizer, question: str, style: PromptStyle | None = None) -> list[int]:

@@ -25,6 +25,11 @@ class Completions:
     truncated: torch.Tensor   # (B,) True where no EOS came within the budget
     forced: torch.Tensor | None = None  # (B, T) True for interruption tokens written by us, not sampled
 
+    def to(self, device: torch.device | str) -> "Completions":
+        move = lambda t: None if t is None else t.to(device)
+        return Completions(move(self.tokens), move(self.logprobs), move(self.mask), move(self.truncated),
+                           move(self.forced))
+
     @property
     def lengths(self) -> torch.Tensor:
         return self.mask.sum(-1)
@@ -74,8 +79,9 @@ class _Decoder:
             new = torch.stack(self.unfed, 1)
             self.unfed = []
             width = new.shape[1]
-            self.mask = torch.cat([self.mask, torch.ones(new.shape[0], width, dtype=self.mask.dtype)], dim=1)
-            pos = self.next_pos + torch.arange(width)
+            ones = torch.ones(new.shape[0], width, dtype=self.mask.dtype, device=new.device)
+            self.mask = torch.cat([self.mask, ones], dim=1)
+            pos = self.next_pos + torch.arange(width, device=new.device)
             self.logits = self.model(input_ids=new, attention_mask=self.mask, position_ids=pos,
                                      logits_to_keep=1, **with_cache(self.model, self.cache)).logits[:, -1]
             self.next_pos = self.next_pos + width
@@ -126,12 +132,12 @@ def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_
     given, sees every step's sampled tokens and may replace some rows' with its own (marked forced)."""
     dec = _Decoder(model, input_ids, attention_mask, repeat)
     cols = _Columns()
-    alive = torch.ones(input_ids.shape[0] * repeat, dtype=torch.bool)
+    alive = torch.ones(input_ids.shape[0] * repeat, dtype=torch.bool, device=input_ids.device)
     alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy, forcing)
     interrupted = bool(interrupt_ids) and bool(alive.any())
     if interrupted:
         for forced_id in interrupt_ids:
-            dec.unfed.append(cols.add(torch.full_like(alive, forced_id, dtype=torch.long), torch.zeros(alive.shape),
+            dec.unfed.append(cols.add(torch.full_like(alive, forced_id, dtype=torch.long), torch.zeros(alive.shape, device=alive.device),
                                       alive, True, pad_id))
         alive = _decode(dec, cols, alive, interrupt_budget, temperature, eos_id, pad_id, generator, greedy)
     return Completions(tokens=torch.stack(cols.tokens, 1), logprobs=torch.stack(cols.logprobs, 1),

@@ -16,7 +16,7 @@ from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
 from scaling.rl.update import PolicyLogProbs
-from scaling.runtime import Runtime, cores_available
+from scaling.runtime import Runtime, cores_available, init_runtime
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, Task
 
@@ -58,8 +58,8 @@ class RunState:
         if self.scaler and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.pool.load_state_dict(state["pool"])
-        self.sample_generator.set_state(state["sample_generator"])
-        self.meter = ComputeMeter(**state["meter"])
+        self.sample_generator.set_state(state["sample_generator"].cpu())
+        self.meter = ComputeMeter.restore(state["meter"], devices=self.meter.devices)
 
 
 def sampling_seed(seed: int, rank: int) -> int:
@@ -71,9 +71,9 @@ def _base_model(config: RunConfig, runtime: Runtime):
     """The warm start, built once: rank 0 builds (or finds) it while the others wait, then they read the cache."""
     if not config.warmstart.enabled:
         return None
-    base = ensure_base_model(config) if runtime.is_main else None
+    base = ensure_base_model(config, runtime.device) if runtime.is_main else None
     runtime.barrier()
-    return base if runtime.is_main else ensure_base_model(config)
+    return base if runtime.is_main else ensure_base_model(config, runtime.device)
 
 
 def _trainer(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
@@ -86,12 +86,13 @@ def _trainer(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
 
 
 def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | None = None) -> RunState:
-    """Everything a run needs; `task` is the one `validate_inputs` built (else built here)."""
-    runtime = runtime or Runtime(torch.device("cpu"))
+    """Everything a run needs, on `runtime.device` (default: `config.device`): policy, reference, fp32 master
+    weights, optimizer state, generators. `task` is the one `validate_inputs` built (else built here)."""
+    runtime = runtime or init_runtime(config.device)
     base = _base_model(config, runtime)
     model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
     apply_precision(model, config.model.precision)
-    model.eval()  # no dropout in the built-in models; keeps sampling and training passes identical
+    model.to(runtime.device)
     if task is None:  # else validate_inputs built and checked it
         task = make_task(config.task, config.warmstart_seed)
         check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
@@ -101,19 +102,18 @@ def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | 
     optimizer = torch.optim.AdamW(param_groups(model, master.master, opt.weight_decay), lr=opt.lr,
                                   betas=(opt.beta1, opt.beta2), eps=opt.adam_eps, fused=True)
     scheduler = make_scheduler(optimizer, opt, config.train.steps)
-    scaler = torch.amp.GradScaler("cpu") if config.model.precision == "fp16" else None
+    scaler = torch.amp.GradScaler(runtime.device.type) if config.model.precision == "fp16" else None
     reference = None
     if config.loss.kl_beta > 0 or config.train.track_kl:
         reference = copy.deepcopy(model).requires_grad_(False)
-    devices = torch.cuda.device_count() if torch.cuda.is_available() else (config.threads or cores_available())
     val = task.val_examples()[: config.eval.prompts or None]
     # RFT (task.train_prompts): a narrow, fixed set of the task's training prompts, trained on for many epochs.
     train = task.train_examples()[: config.task.train_prompts or None]
     return RunState(config=config, model=model, tokenizer=tokenizer, task=task, train_examples=train,
                     val_examples=val, optimizer=optimizer, scheduler=scheduler, master=master, scaler=scaler,
                     pool=PromptPool(len(train), config.seed),
-                    sample_generator=torch.Generator().manual_seed(sampling_seed(config.seed, runtime.rank)),
-                    meter=ComputeMeter(devices=devices),
+                    sample_generator=runtime.generator(sampling_seed(config.seed, runtime.rank)),
+                    meter=ComputeMeter(devices=runtime.devices_in_use(config.threads or cores_available())),
                     shape=ModelShape.of(model, count_parameters(model)["matmul"]),
                     runtime=runtime, trainer=_trainer(model, runtime),
                     reference=reference, base_path=base or config.model.name_or_path, dtypes=dtype_summary(model))

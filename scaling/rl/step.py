@@ -23,7 +23,7 @@ from scaling.rl.losses import k3_kl
 from scaling.rl.rollout import Completions, decode, encode_prompts, sample, sampling_options
 from scaling.rl.state import RunState
 from scaling.rl.update import SUMS, completion_logprobs, minibatches, optimizer_step, update  # noqa: F401
-from scaling.rl.update import select as _select
+from scaling.runtime import peak_memory_bytes, reset_peak_memory
 
 
 def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget: int, buffer: int) -> torch.Tensor:
@@ -39,7 +39,8 @@ def soft_overlong_penalty(lengths: torch.Tensor, truncated: torch.Tensor, budget
 def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor, Completions, int]:
     cfg = state.config
     indices = state.runtime.shard(state.pool.draw(cfg.rollout.prompts_per_step))
-    ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices), state.task.prompt_style)
+    ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices), state.task.prompt_style,
+                               device=state.runtime.device)
     out = sample(state.model, ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
                  **sampling_options(cfg.rollout, state.tokenizer))
     return indices, ids, mask, out, 0
@@ -56,7 +57,9 @@ def _sample_pipelined(state: RunState) -> tuple[list[int], torch.Tensor, torch.T
         indices = state.pool.draw(state.config.rollout.prompts_per_step)
         pipe.request(indices, _prompts(state, indices))
     got = pipe.receive()
-    return got.indices, got.prompt_ids, got.prompt_mask, got.completions, state.meter.step - got.version
+    device = state.runtime.device  # the sampler process may sit on another device (or the CPU)
+    return (got.indices, got.prompt_ids.to(device), got.prompt_mask.to(device), got.completions.to(device),
+            state.meter.step - got.version)
 
 
 def collect(state: RunState) -> tuple[Batch, int]:
@@ -66,7 +69,8 @@ def collect(state: RunState) -> tuple[Batch, int]:
     indices, ids, mask, out, lag = sampler(state)
     examples = [state.train_examples[i] for i in indices]
     texts = decode(state.tokenizer, out)
-    rewards = torch.tensor([state.task.score(examples[i // group], t) for i, t in enumerate(texts)])
+    rewards = torch.tensor([state.task.score(examples[i // group], t) for i, t in enumerate(texts)],
+                           dtype=torch.float32, device=out.tokens.device)
     rewards = rewards.view(len(examples), group)
     shaped = rewards
     if cfg.rollout.overlong == "soft_penalty":
@@ -175,15 +179,17 @@ def _advantages(state: RunState, batch: Batch) -> torch.Tensor:
 def _updates(state: RunState, keep: list[int]) -> list[torch.Tensor]:
     """This rank's minibatches, padded with empty ones to the largest count on any rank (DDP pairs them up)."""
     cfg = state.config
-    parts = minibatches(keep, cfg.train.updates_per_batch, cfg.rollout.generations_per_prompt) if keep else []
+    device = state.runtime.device
+    parts = minibatches(keep, cfg.train.updates_per_batch, cfg.rollout.generations_per_prompt, device) if keep else []
     count = int(state.runtime.all_reduce_max([len(parts)])[0])
-    return parts + [torch.zeros(0, dtype=torch.long)] * (count - len(parts))
+    return parts + [torch.zeros(0, dtype=torch.long, device=device)] * (count - len(parts))
 
 
 def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) -> dict:
     """One step; `on_batch` sees every scored batch this rank sampled (the trajectory log)."""
     cfg = state.config
     started = time.perf_counter()
+    reset_peak_memory(state.runtime)
     before = state.meter.counters()
     batch, keep, sampling = gather(state, on_batch)
     learned = learn(state, batch, keep, spare=sampling["spare"])
@@ -196,6 +202,7 @@ def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) ->
             "retired_prompts": state.pool.retired, "pool_size": state.pool.remaining, **learned,
             "response_tokens": sampling["response_tokens"], "truncated_frac": sampling["truncated"],
             "lag_mean": float(sampling["lag"]), "step_seconds": time.perf_counter() - started,
+            "peak_memory_gib": peak_memory_bytes(state.runtime) / 2**30,
             "dtype": state.dtypes, "zero_reward_frac": sampling["zero_reward_frac"],
             "full_reward_frac": sampling["full_reward_frac"], "solved_frac": state.pool.solved_frac,
             "epochs": state.meter.prompts_seen / max(len(state.train_examples), 1)}
@@ -209,7 +216,7 @@ def learn(state: RunState, batch: Batch, keep: list[int], spare: Batch | None = 
     loss_mask = batch.completions.action_mask.clone()
     if cfg.rollout.overlong == "mask":
         loss_mask[batch.completions.truncated] = 0.0
-    group_ids = torch.arange(batch.groups).repeat_interleave(cfg.rollout.generations_per_prompt)
+    group_ids = torch.arange(batch.groups, device=state.runtime.device).repeat_interleave(cfg.rollout.generations_per_prompt)
     parts = _updates(state, keep)
     kl_monitor = monitor_kl(state, batch) if _kl_monitor_step(state) else float("nan")
     old_logp = _policy_before_update(state, batch, parts) if parts and batch.groups else None
@@ -248,9 +255,9 @@ def monitor_kl(state: RunState, batch: Batch) -> float:
     comp = batch.completions
     local = [0.0, 0.0]
     if batch.groups:  # a rank whose groups were all filtered out still takes part in the sum
-        rows = torch.arange(comp.tokens.shape[0])
-        ref_all = completion_logprobs(state.reference, batch, rows, state.config.rollout.temperature)
-        kl = k3_kl(comp.logprobs, _select(ref_all, comp.tokens))
+        rows = torch.arange(comp.tokens.shape[0], device=comp.tokens.device)
+        ref_logp, _ = completion_logprobs(state.reference, batch, rows, state.config.rollout.temperature)
+        kl = k3_kl(comp.logprobs, ref_logp)
         local = [float((kl * comp.action_mask).sum()), float(comp.action_mask.sum())]
     kl_sum, tokens = state.runtime.all_reduce_sum(local)
     return kl_sum / tokens if tokens else float("nan")
@@ -260,6 +267,5 @@ def monitor_kl(state: RunState, batch: Batch) -> float:
 def old_logprobs(state: RunState, batch: Batch) -> torch.Tensor:
     """pi_old for off-policy minibatch updates: the policy before this batch's first update."""
     comp = batch.completions
-    rows = torch.arange(comp.tokens.shape[0])
-    logp_all = completion_logprobs(state.model, batch, rows, state.config.rollout.temperature, state.meter, state.shape)
-    return _select(logp_all, comp.tokens)
+    rows = torch.arange(comp.tokens.shape[0], device=comp.tokens.device)
+    return completion_logprobs(state.model, batch, rows, state.config.rollout.temperature, state.meter, state.shape)[0]

@@ -15,6 +15,8 @@ import math
 import torch
 from transformers import DynamicCache
 
+from scaling.model import checkpoints_activations
+from scaling.rl.logprobs import selective_logprobs
 from scaling.rl.losses import Normaliser, aggregation, aggregation_for, k3_kl, policy_loss
 from scaling.rl.rollout import completion_budget, positions, with_cache
 
@@ -23,33 +25,56 @@ SUMS = ("loss", "tokens", "clip", "entropy", "kl", "tis_truncated")
 
 
 def completion_logprobs(model, batch, rows: torch.Tensor, temperature: float,
-                        meter=None, shape=None, backward: bool = False) -> torch.Tensor:
-    """(rows, T, V) log-probs under the temperature-scaled policy for the completions `rows` (whole groups).
+                        meter=None, shape=None, backward: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, T) log-probs of the completions `rows` (whole groups) under the temperature-scaled policy, and the
+    policy's entropy at each position (detached), without a (rows, T, vocab) log-softmax (scaling.rl.logprobs).
 
     Each group's prompt goes through the model once and its KV cache is repeated for the G completions, so a
     pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow through the shared prompt states.
+    With gradient checkpointing the layers keep no cache, so a training pass (`backward`) runs whole sequences.
     """
     group = batch.completions.tokens.shape[0] // batch.groups
     groups = rows.view(-1, group)[:, 0] // group
     prompt_ids, prompt_mask = batch.prompt_ids[groups], batch.prompt_mask[groups]
     tokens = batch.completions.tokens[rows]
+    width = tokens.shape[1] - 1  # the last token predicts nothing we train on
+    attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
+    if meter is not None:
+        _count_pass(meter, shape, model, batch, rows, backward)
+    if _whole_sequences(model, backward):
+        inputs = torch.cat([prompt_ids.repeat_interleave(group, 0), tokens[:, :-1]], dim=1)
+        mask = attention[:, :inputs.shape[1]]
+        logits = model(input_ids=inputs, attention_mask=mask, position_ids=positions(mask), use_cache=False,
+                       logits_to_keep=width + 1).logits
+        return selective_logprobs(logits, tokens, temperature)
     cache = DynamicCache()
     first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
                   logits_to_keep=1, **with_cache(model, cache)).logits[:, -1:]
-    logits = [first.repeat_interleave(group, 0)]
-    width = tokens.shape[1] - 1  # the last token predicts nothing we train on
+    parts = [selective_logprobs(first.repeat_interleave(group, 0), tokens[:, :1], temperature)]
     if width > 0:
         cache.batch_repeat_interleave(group)
-        attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
         start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
-        logits.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
-                            position_ids=start + torch.arange(width, device=start.device),
-                            **with_cache(model, cache)).logits)
-    if meter is not None:
-        for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
-            add(shape, len(groups), 0, prompt_ids.shape[1])
-            add(shape, len(rows), prompt_ids.shape[1], width)
-    return torch.log_softmax(torch.cat(logits, 1).float() / temperature, dim=-1)
+        logits = model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
+                       position_ids=start + torch.arange(width, device=start.device), **with_cache(model, cache)).logits
+        parts.append(selective_logprobs(logits, tokens[:, 1:], temperature))
+    return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+
+
+def _whole_sequences(model, backward: bool) -> bool:
+    return backward and checkpoints_activations(model) and torch.is_grad_enabled()
+
+
+def _count_pass(meter, shape, model, batch, rows: torch.Tensor, backward: bool) -> None:
+    """The FLOPs of the pass `completion_logprobs` runs (and of its backward): model FLOPs, so a checkpointed
+    layer's recomputation is not counted, as MFU does not count it."""
+    group = batch.completions.tokens.shape[0] // batch.groups
+    width, prompt_len = batch.completions.tokens.shape[1] - 1, batch.prompt_ids.shape[1]
+    for add in ([meter.add_forward, meter.add_backward] if backward else [meter.add_forward]):
+        if _whole_sequences(model, backward):
+            add(shape, len(rows), 0, prompt_len + width)
+        else:
+            add(shape, len(rows) // group, 0, prompt_len)
+            add(shape, len(rows), prompt_len, width)
 
 
 class PolicyLogProbs(torch.nn.Module):
@@ -59,18 +84,15 @@ class PolicyLogProbs(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch, rows: torch.Tensor, temperature: float) -> torch.Tensor:
-        return completion_logprobs(self.model, batch, rows, temperature)
+    def forward(self, batch, rows: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return completion_logprobs(self.model, batch, rows, temperature, backward=True)
 
 
-def select(logp_all: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    return logp_all.gather(-1, tokens[..., None]).squeeze(-1)
-
-
-def minibatches(kept_groups: list[int], count: int, group: int) -> list[torch.Tensor]:
+def minibatches(kept_groups: list[int], count: int, group: int,
+                device: torch.device | str = "cpu") -> list[torch.Tensor]:
     """Split whole groups into `count` minibatches of completion rows (prompt_mean needs whole groups)."""
     chunks = [kept_groups[i::count] for i in range(count)]
-    return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)], dtype=torch.long)
+    return [torch.tensor([g * group + j for g in sorted(chunk) for j in range(group)], dtype=torch.long, device=device)
             for chunk in chunks if chunk]
 
 
@@ -93,10 +115,8 @@ def _micro_loss(state, rows, batch, advantages, loss_mask, group_ids, old_logp, 
     """This micro-batch's share of the update's loss; adds its metric sums to `sums`."""
     cfg = state.config
     comp = batch.completions
-    tokens = comp.tokens[rows]
-    logp_all = state.trainer(batch, rows, cfg.rollout.temperature)
-    completion_logprobs_flops(state, batch, rows)
-    logp = select(logp_all, tokens)
+    logp, entropy = state.trainer(batch, rows, cfg.rollout.temperature)
+    _count_pass(state.meter, state.shape, state.model, batch, rows, backward=True)
     mask = loss_mask[rows]
     old = logp.detach() if old_logp is None else old_logp[rows]
     per_token, clipped = policy_loss(cfg.loss.type)(logp, old, advantages[rows], mask, cfg.loss)
@@ -107,27 +127,17 @@ def _micro_loss(state, rows, batch, advantages, loss_mask, group_ids, old_logp, 
         per_token = per_token * weight.clamp(max=cfg.loss.tis_cap)
     if cfg.loss.kl_beta > 0:
         with torch.no_grad():
-            ref_all = completion_logprobs(state.reference, batch, rows, cfg.rollout.temperature, state.meter, state.shape)
-        kl = k3_kl(logp, select(ref_all, tokens))
+            ref_logp, _ = completion_logprobs(state.reference, batch, rows, cfg.rollout.temperature, state.meter,
+                                              state.shape)
+        kl = k3_kl(logp, ref_logp)
         per_token = per_token + cfg.loss.kl_beta * kl
         sums["kl"] += float((kl.detach() * mask).sum())
     loss = aggregation(aggregation_for(cfg.loss))(per_token, mask, group_ids[rows], norm)
-    with torch.no_grad():
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
     sums["loss"] += float(loss.detach())
     sums["tokens"] += float(mask.sum())
     sums["clip"] += float((clipped.float() * mask).sum())
     sums["entropy"] += float((entropy * mask).sum())
     return loss
-
-
-def completion_logprobs_flops(state, batch, rows: torch.Tensor) -> None:
-    """The training pass's FLOPs (forward and backward), counted as `completion_logprobs` counts them."""
-    group = batch.completions.tokens.shape[0] // batch.groups
-    width, prompt_len = batch.completions.tokens.shape[1] - 1, batch.prompt_ids.shape[1]
-    for add in (state.meter.add_forward, state.meter.add_backward):
-        add(state.shape, len(rows) // group, 0, prompt_len)
-        add(state.shape, len(rows), prompt_len, width)
 
 
 def update(state, rows: torch.Tensor, batch, advantages: torch.Tensor, loss_mask: torch.Tensor,
@@ -160,8 +170,8 @@ def update(state, rows: torch.Tensor, batch, advantages: torch.Tensor, loss_mask
 def _idle_pass(state, batch) -> None:
     """A zero-weight forward/backward: this rank kept nothing, but DDP's gradient all-reduce needs every rank."""
     group = batch.completions.tokens.shape[0] // batch.groups
-    logp_all = state.trainer(batch, torch.arange(group), state.config.rollout.temperature)
-    (logp_all.sum() * 0.0).backward()
+    logp, _ = state.trainer(batch, torch.arange(group, device=state.runtime.device), state.config.rollout.temperature)
+    (logp.sum() * 0.0).backward()
 
 
 def _no_sync(trainer):

@@ -28,6 +28,7 @@ from scaling.evaluate import evaluate
 from scaling.fsio import atomic_write, file_lock, fsync_dir, fsync_tree
 from scaling.model import make_policy
 from scaling.rl.prompts import check_encodable, prompt_ids
+from scaling.runtime import resolve_device
 from scaling.tasks import make_task
 from scaling.tasks.base import PromptStyle
 
@@ -37,12 +38,15 @@ CACHE_ENV = "SCALING_CACHE"
 PROCEDURE_VERSION = 2
 
 
-def warmstart_key(config: RunConfig) -> str:
+def warmstart_key(config: RunConfig, device: torch.device | None = None) -> str:
+    """Everything that determines the base model; a GPU build samples with another generator, so it has its own key."""
     relevant = {"procedure": PROCEDURE_VERSION, "task": config.task.model_dump(), "model": config.model.model_dump(exclude={"precision"}),
                 "warmstart": config.warmstart.model_dump(exclude={"cache_dir"}),
                 "seed": config.warmstart_seed,
                 "sampling": config.rollout.model_dump(include={"temperature", "max_new_tokens", "interrupt_text",
                                                                "interrupt_budget"})}
+    if device is not None and device.type != "cpu":
+        relevant["device"] = device.type
     return stable_hash(relevant)
 
 
@@ -52,14 +56,17 @@ def cache_root(config: RunConfig) -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "scaling")) / "warmstart"
 
 
-def ensure_base_model(config: RunConfig) -> Path:
-    """The cached base checkpoint for this config's warm start; built on first use."""
+def ensure_base_model(config: RunConfig, device: torch.device | None = None) -> Path:
+    """The cached base checkpoint for this config's warm start; built on first use, on `device` (default:
+    `config.device`). Called from inside a run's job: the first one builds it, the others wait on the lock."""
+    device = device if device is not None else resolve_device(config.device)
     root = cache_root(config)
-    target = root / warmstart_key(config)
+    target = root / warmstart_key(config, device)
     with file_lock(root / f"{target.name}.lock"):
         if (target / "warmstart.json").exists():
             return target
-        model, tokenizer, info = supervised_warm_start(config)
+        model, tokenizer, info = supervised_warm_start(config, device)
+        model.to("cpu")
         tmp = root / f".{target.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         hf_logging.disable_progress_bar()
@@ -76,7 +83,7 @@ def _batches(examples, tokenizer, batch_size: int, generator: torch.Generator, s
     """Endless shuffled batches of prompt+demonstration+EOS, with the loss on the answer only."""
     eos = tokenizer.eos_token_id
     while True:
-        order = torch.randperm(len(examples), generator=generator).tolist()
+        order = torch.randperm(len(examples), generator=generator, device=generator.device).tolist()
         for lo in range(0, len(order) - batch_size + 1, batch_size):
             rows, labels = [], []
             for i in order[lo:lo + batch_size]:
@@ -86,15 +93,16 @@ def _batches(examples, tokenizer, batch_size: int, generator: torch.Generator, s
                 labels.append([-100] * len(prompt) + answer)
             width = max(map(len, rows))
             pad = tokenizer.pad_token_id
-            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-            lab = torch.tensor([[-100] * (width - len(r)) + r for r in labels])
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=generator.device)
+            lab = torch.tensor([[-100] * (width - len(r)) + r for r in labels], device=generator.device)
             yield ids, lab, (ids != pad) | (lab != -100)
 
 
-def supervised_warm_start(config: RunConfig):
+def supervised_warm_start(config: RunConfig, device: torch.device | str = "cpu"):
     ws = config.warmstart
     torch.manual_seed(config.warmstart_seed)
     model, tokenizer = make_policy(config.model, config.warmstart_seed)
+    model.to(device)
     task = make_task(config.task, config.warmstart_seed)
     train = [ex for ex in task.train_examples() if ex.demonstration is not None]
     checks = task.val_examples()[:ws.check_prompts]
@@ -111,8 +119,8 @@ def supervised_warm_start(config: RunConfig):
     if not ws.enabled or ws.target_low <= info["pass_rate"] <= ws.target_high or not train:
         return model, tokenizer, info
     optimizer = torch.optim.AdamW(model.parameters(), lr=ws.lr, fused=True)
-    batches = _batches(train, tokenizer, min(ws.batch_size, len(train)), torch.Generator().manual_seed(config.warmstart_seed),
-                       task.prompt_style)
+    order = torch.Generator(device=device).manual_seed(config.warmstart_seed)
+    batches = _batches(train, tokenizer, min(ws.batch_size, len(train)), order, task.prompt_style)
     interval, step = ws.check_every, 0
     saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()), 0)
     while step < ws.max_steps:

@@ -1,11 +1,12 @@
 """The KV-cache sampler: its log-probs, stopping, padding and determinism."""
 
+import pytest
 import torch
 
 from scaling.config import ModelConfig
-from scaling.model import make_policy
+from scaling.model import enable_gradient_checkpointing, make_policy
 from scaling.rl.rollout import decode, encode_prompts, positions, sample
-from scaling.rl.step import Batch, _select, completion_logprobs
+from scaling.rl.step import Batch, completion_logprobs
 
 CFG = ModelConfig(hidden_size=32, layers=2, heads=2, intermediate_size=64)
 
@@ -46,16 +47,22 @@ def test_sampler_and_grouped_trainer_logprobs_match_a_full_forward_with_left_pad
                                        out.tokens, out.mask, 0.7)
     assert torch.allclose(reference * out.mask, out.logprobs, atol=1e-5)
     batch = Batch(ids, mask, out, torch.zeros(3, group), torch.zeros(3, group), [0, 1, 2])
-    grouped = _select(completion_logprobs(model, batch, rows, 0.7), out.tokens)
+    grouped = completion_logprobs(model, batch, rows, 0.7)[0]
     assert torch.allclose(grouped * out.mask, reference * out.mask, atol=1e-5)
     # A minibatch of whole groups (the second prompt's) gives the same values.
-    part = _select(completion_logprobs(model, batch, torch.arange(3, 6), 0.7), out.tokens[3:6])
+    part = completion_logprobs(model, batch, torch.arange(3, 6), 0.7)[0]
     assert torch.allclose(part * out.mask[3:6], reference[3:6] * out.mask[3:6], atol=1e-5)
 
 
-def test_grouped_trainer_gradients_match_a_full_forward():
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_grouped_trainer_gradients_match_a_full_forward(checkpointing):
+    """With gradient checkpointing the training pass runs whole sequences (no cache): same values, same gradients."""
     group = 4
     model, tok, ids, mask = _setup(["12+34=", "5+6="])
+    widths = []
+    model.model.layers[0].mlp.register_forward_pre_hook(lambda module, args: widths.append(args[0].shape[1]))
+    if checkpointing:
+        enable_gradient_checkpointing(model)
     out = sample(model, ids, mask, max_new_tokens=5, temperature=1.0, eos_id=tok.eos_token_id,
                  pad_id=tok.pad_token_id, generator=torch.Generator().manual_seed(1), repeat=group)
     batch = Batch(ids, mask, out, torch.zeros(2, group), torch.zeros(2, group), [0, 1])
@@ -63,7 +70,14 @@ def test_grouped_trainer_gradients_match_a_full_forward():
     for grouped in (True, False):
         model.zero_grad()
         if grouped:
-            logp = _select(completion_logprobs(model, batch, torch.arange(8), 1.0), out.tokens)
+            widths.clear()
+            logp = completion_logprobs(model, batch, torch.arange(8), 1.0, backward=True)[0]
+            (logp * out.mask).sum().backward()
+            full = ids.shape[1] + out.tokens.shape[1] - 1
+            # Checkpointed: one whole-sequence pass, run again in the backward; else a prompt pass and a cached one.
+            assert widths == ([full, full] if checkpointing else [ids.shape[1], out.tokens.shape[1] - 1])
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+            continue
         else:
             logp = _full_forward_logprobs(model, ids.repeat_interleave(group, 0), mask.repeat_interleave(group, 0),
                                           out.tokens, out.mask, 1.0)
