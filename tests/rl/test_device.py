@@ -76,8 +76,8 @@ def test_checkpoint_from_another_device_resumes_here(tmp_path, tiny_tree, meta_d
         train(cfg, tmp_path / "resumed", should_stop=lambda: next(calls) >= 3)
     finally:
         tag["on"] = False
-    saved = load_latest(tmp_path / "resumed" / "checkpoints", Runtime(device=torch.device("cpu")))
-    assert saved is not None and saved["step"] == 3  # loaded, not skipped as unreadable
+    loaded = load_latest(tmp_path / "resumed" / "checkpoints", Runtime(device=torch.device("cpu")))
+    assert loaded.state["step"] == 3 and not loaded.failed  # loaded, not set aside as unreadable
     train(cfg, tmp_path / "resumed")
     for straight, resumed in zip(_rows(tmp_path / "straight"), _rows(tmp_path / "resumed")):
         pd.testing.assert_frame_equal(straight, resumed)
