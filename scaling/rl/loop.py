@@ -27,7 +27,7 @@ from scaling.rl.state import RunState, build_state
 from scaling.runtime import Runtime, cores_available, init_runtime
 from scaling.rl.step import rl_step
 from scaling.rl.coverage import count_coverage
-from scaling.rl.trackers import open_trackers
+from scaling.rl.trackers import Trackers, open_trackers
 from scaling.rl.trajectories import trajectory_rows
 from scaling.store import EVAL_COLUMNS, STEP_COLUMNS, TRAJECTORY_COLUMNS, RunFiles, TableLog
 
@@ -159,7 +159,8 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     pending: list[dict] = []
     pending_trajectories: list[dict] = []
     saved_at = step if saved is not None else -1
-    trackers = open_trackers(config.log, files.dir, config.to_dict())
+    # Trackers stream from rank 0 alone, as the tables are written (scaling.runtime: is_main).
+    trackers = open_trackers(config.log, files.dir, config.to_dict()) if state.runtime.is_main else Trackers([])
 
     def checkpoint() -> None:
         nonlocal saved_at
