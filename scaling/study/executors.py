@@ -23,7 +23,7 @@ from typing import Any
 
 from scaling.config import build_config
 from scaling.study import local
-from scaling.study.job import TRAIN_ENTRY, WARMSTART_ENTRY, RunJob, resolve
+from scaling.study.job import TRAIN_ENTRY, WARMSTART_ENTRY, RunJob
 from scaling.study.manifest import write_json_atomic
 from scaling.study.spec import Resources, SpecError
 
@@ -104,10 +104,7 @@ def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None
 
 
 def submit_debug(study_dir: Path, runs: list[Prepared], entry: Entry) -> None:
-    ensure = resolve(entry.warmstart)
-    for tree in warmstart_configs([r.config for r in runs], entry.warmstart):
-        ensure(build_config(tree))
-    for run in runs:
+    for run in runs:  # each run builds (or finds) its warm start itself, as a Slurm job does
         try:
             RunJob(run.config, run.run_dir, entry.train, stop_signals=())()
         except Exception:  # recorded in FAILED by RunJob; show it, and the next runs still go
@@ -140,12 +137,13 @@ def _sbatch_extra(lines: list[str]) -> dict[str, Any]:
 
 def submit_slurm(study_dir: Path, runs: list[Prepared], resources: Resources, study_name: str,
                  max_parallel: int | None, entry: Entry, ids: dict[str, str]) -> None:
-    """Fills `ids` array by array, so a failure half-way still leaves the submitted ones known."""
+    """Fills `ids` array by array, so a failure half-way still leaves the submitted ones known.
+
+    Nothing is trained here, on the login node, not even the warm start: each job builds its base model
+    under the cache's file lock (scaling.rl.warmstart), so the first job of a grid builds it, on the
+    resources it asked for, and the others wait for it and then read it."""
     import submitit
 
-    ensure = resolve(entry.warmstart)
-    for tree in warmstart_configs([r.config for r in runs], entry.warmstart):  # here, before any job exists: one writer per base model
-        ensure(build_config(tree))
     executor = submitit.SlurmExecutor(folder=study_dir / "slurm" / "%j", max_num_timeout=resources.max_num_timeout)
     threads = max(int(r.config.get("threads") or 1) for r in runs)
     executor.update_parameters(**slurm_parameters(resources, study_name, threads, max_parallel))

@@ -97,3 +97,11 @@ def test_usr2_checkpoints_requeues_and_the_restart_resumes(write_spec, mocked_sl
     assert "resumed from step 5" in capfd.readouterr().out
     assert (run_dir / "DONE").exists()
     assert list(read_evals(run_dir)["step"]) == [0, 4, 8, 10]
+
+
+def test_nothing_is_built_on_the_submitting_node(write_spec, mocked_slurm, tmp_path) -> None:
+    """The warm start runs inside the jobs (under the cache lock), never in the process that calls sbatch."""
+    spec = write_spec(axes={"model.hidden_size": [16, 32]}, seeds=[0, 1], resources={"executor": "slurm"})
+    assert len(launch(spec, entry=FAKE).job_ids) == 4
+    trace = tmp_path / "trace"
+    assert not trace.exists() or not any(line.startswith("warmstart") for line in trace.read_text().splitlines())
