@@ -316,12 +316,13 @@ def load_evals(spec_or_dir: Any) -> pd.DataFrame:
     combined = _combined_table(spec_or_dir)
     if combined is not None:
         return combined
-    tables, meta = [], []
+    tables, meta, derived = [], [], set(_spec_derived(spec_or_dir))
     for run_dir, state, info in _study_runs(spec_or_dir):
         path = RunFiles(run_dir).evals
         table = read_table_pinned(path) if path.exists() else None
         if table is None or table.num_rows == 0:
             continue
+        derived.update(_read_json(Path(run_dir) / "run.json").get("derived", []))
         tables.append(table.append_column("run_id", pa.array([run_dir.name] * table.num_rows, pa.string())))
         meta.append({"run_id": run_dir.name, "state": state, **(info or _run_meta(run_dir))})
     if not tables:
@@ -331,4 +332,22 @@ def load_evals(spec_or_dir: Any) -> pd.DataFrame:
     evals = pa.concat_tables(tables, promote_options="default").to_pandas()
     columns = pd.DataFrame(meta)
     columns = columns[["run_id", "run_name", "state"] + [c for c in columns.columns if c not in ("run_id", "run_name", "state")]]
-    return evals.merge(columns, on="run_id", how="left", sort=False)
+    out = evals.merge(columns, on="run_id", how="left", sort=False)
+    out.attrs["derived"] = sorted(derived)  # config columns the spec marked as following an axis (not axes)
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _spec_derived(source: Any) -> list[str]:
+    """The `derived:` list of a study spec (object or YAML path); nothing for folders (their run.json has it)."""
+    from scaling.study.spec import Spec, load_spec  # lazy: the study layer sits above the store
+
+    if isinstance(source, (str, Path)) and Path(source).suffix in (".yaml", ".yml"):
+        source = load_spec(source)
+    return list(source.derived) if isinstance(source, Spec) else []

@@ -45,13 +45,14 @@ def load_source(source: str | Path) -> pd.DataFrame:
 
 def default_groups(df: pd.DataFrame) -> list[str]:
     """Config columns (dotted, from load_evals) that differ between runs: the ablation axes. Seeds, what a run
-    records (`log.*`) and derived columns (see `independent`) are left out."""
+    records (`log.*`), columns a spec marks `derived` and those inferred to be (see `independent`) are left out."""
     if "run_id" not in df.columns:
         return []
     from scaling.store import EVAL_COLUMNS
 
+    marked = set(df.attrs.get("derived", ()))  # a spec's `derived:` list (scaling.store.load_evals)
     cols = [c for c in df.columns if c not in EVAL_COLUMNS and c not in META and not c.startswith("log.")
-            and not any(t in c.rsplit(".", 1)[-1].lower() for t in NOT_AXES)]
+            and c not in marked and not any(t in c.rsplit(".", 1)[-1].lower() for t in NOT_AXES)]
     per_run = df.groupby("run_id")[cols].first().astype(str) if cols else pd.DataFrame()
     return independent(per_run[[c for c in cols if per_run[c].nunique() > 1]])
 

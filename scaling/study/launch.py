@@ -87,12 +87,12 @@ def launch(spec: Spec | str | Path, executor: str | None = None, only: list[str]
     return result
 
 
-def _prepare(study_dir: Path, run: Run, spec_name: str) -> Prepared:
+def _prepare(study_dir: Path, run: Run, spec: Spec) -> Prepared:
     files = RunFiles(run.run_dir(study_dir))
     files.dir.mkdir(parents=True, exist_ok=True)
     save_run_config(run.config, files.config)
-    write_json_atomic(files.dir / "run.json", {"study": spec_name, "run_id": run.run_id, "name": run.name,
-                                               "values": run.values})
+    write_json_atomic(files.dir / "run.json", {"study": spec.name, "run_id": run.run_id, "name": run.name,
+                                               "values": run.values, "derived": spec.derived})
     files.failed.unlink(missing_ok=True)  # a resubmitted run is no longer failed
     return Prepared(run.run_id, run.name, files.dir, run.config.to_dict())
 
@@ -104,7 +104,7 @@ def _submit(spec: Spec, study_dir: Path, todo: list[Run], kind: str, max_paralle
         record = manifest["runs"].get(run.run_id)
         if record:
             executors.cancel(study_dir, run.run_id, record)
-    prepared = [_prepare(study_dir, run, spec.name) for run in todo]
+    prepared = [_prepare(study_dir, run, spec) for run in todo]
     (study_dir / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     if kind == "debug":  # in-process: record first, so status knows the runs while they train
         job_ids = {r.run_id: "debug" for r in todo}

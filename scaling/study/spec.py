@@ -72,6 +72,9 @@ class Spec(_Strict):
     axes: dict[str, list[Any] | Axis] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seeds: list[int] = Field(default_factory=lambda: [0])
+    derived: list[str] = Field(
+        default_factory=list, description="Config fields the spec varies only to follow an axis (train.steps and "
+        "eval.every set per batch size to equalise compute): fits, labels and comparisons do not treat them as axes.")
     resources: Resources = Resources()
 
     def axis(self, path: str) -> Axis:
@@ -137,6 +140,11 @@ def _check(spec: Spec) -> None:
         _check_axis(spec, path)
     for name, overrides in spec.variants.items():
         _check_variant(spec, name, overrides)
+    for path in spec.derived:
+        if not field_exists(path):
+            raise SpecError(f"derived {path}: unknown config field")
+        if path in spec.axes:
+            raise SpecError(f"derived {path}: an axis cannot be derived")
     shorts = [spec.axis(p).short or p for p in spec.axes]
     if len(set(shorts)) != len(shorts):
         raise SpecError(f"axes: two axes share a short name in {shorts}")

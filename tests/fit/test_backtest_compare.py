@@ -90,3 +90,25 @@ def test_default_groups_leave_out_derived_columns_and_what_a_run_records():
     assert default_groups(df) == ["rollout.prompts_per_step", "loss.tis_cap"]  # tis_cap varies within a batch size
     product = df[df["run_id"] != "c"].assign(**{"loss.tis_cap": lambda d: d["run_id"].map({"a": 0, "b": 1, "d": 1})})
     assert default_groups(product) == ["rollout.prompts_per_step", "loss.tis_cap"]
+
+
+def test_a_spec_marks_derived_columns_that_inference_would_keep(tmp_path):
+    """`derived:` reaches the fits through run.json: here steps vary inside a batch size (inference keeps them)."""
+    import json
+
+    from scaling.config import RunConfig, save_run_config
+    from scaling.fit.source import default_groups
+    from scaling.store import EVAL_COLUMNS, TableLog, load_evals
+
+    for i, (prompts, steps) in enumerate(((8, 900), (8, 450), (16, 450))):
+        run = tmp_path / "study" / f"r{i}"
+        run.mkdir(parents=True)
+        save_run_config(RunConfig.model_validate({"rollout": {"prompts_per_step": prompts}, "train": {"steps": steps}}),
+                        run / "config.yaml")
+        TableLog(run / "evals.parquet", EVAL_COLUMNS).append([{"step": 0, "flops": 0.0, "pass_rate": 0.2}])
+        (run / "run.json").write_text(json.dumps({"name": f"r{i}", "derived": ["train.steps"] if i else []}))
+    table = load_evals(tmp_path / "study")
+    assert table.attrs["derived"] == ["train.steps"]
+    assert default_groups(table) == ["rollout.prompts_per_step"]
+    table.attrs.clear()
+    assert default_groups(table) == ["rollout.prompts_per_step", "train.steps"]

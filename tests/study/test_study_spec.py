@@ -71,6 +71,8 @@ def test_short_axis_names(tmp_path: Path) -> None:
     ({"variants": {"a": {"optim": {"lr": -1}}}}, "variant a: rejected: optim.lr"),
     ({"resources": {"executor": "kubernetes"}}, "resources.executor"),
     ({"colour": "blue"}, "colour: unknown key"),
+    ({"derived": ["train.stepz"]}, "derived train.stepz: unknown config field"),
+    ({"derived": ["loss.type"]}, "derived loss.type: an axis cannot be derived"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(".", r"\.")) as err:
