@@ -108,7 +108,7 @@ class _Forcer:
 def _chunk_rows(model, tokenizer, task: Task, chunk: list[tuple[int, Example]], setting: Setting,
                 forcer: _Forcer, shape: ModelShape, info: CheckpointInfo, seed: int) -> list[dict]:
     device = next(model.parameters()).device
-    ids, mask = encode_prompts(tokenizer, [ex.prompt for _, ex in chunk])
+    ids, mask = encode_prompts(tokenizer, [ex.prompt for _, ex in chunk], task.prompt_style)
     ids, mask = ids.to(device), mask.to(device)
     n = setting.n
     generator = torch.Generator(device=device).manual_seed(seed)

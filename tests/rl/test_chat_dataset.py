@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from tiny_chat import save_tiny_chat_model
 
@@ -25,7 +23,7 @@ def test_latex_dataset_trains_on_a_chat_model(tmp_path, tiny_tree):
                      "answer_field": "solution", "system_prompt": "Answer in \\boxed{}.",
                      "prompt_template": "Problem:\n{question}"},
             "model": {"name_or_path": str(model)},
-            "warmstart": {**tiny_tree["warmstart"], "enabled": True, "target_low": 0.9, "max_steps": 4, "check_every": 2,
+            "warmstart": {**tiny_tree["warmstart"], "enabled": True, "cache_dir": str(tmp_path / "bases"), "target_low": 0.9, "max_steps": 4, "check_every": 2,
                           "batch_size": 8, "check_prompts": 8},
             "rollout": {**tiny_tree["rollout"], "max_new_tokens": 6},
             "train": {"steps": 3}, "eval": {"every": 3, "k": 2}}
@@ -35,5 +33,5 @@ def test_latex_dataset_trains_on_a_chat_model(tmp_path, tiny_tree):
     assert list(evals["step"]) == [0, 3] and list(metrics["step"]) == [1, 2, 3]
     assert all(len(c) == 8 for c in evals["correct_counts"])
     assert (metrics["samples_seen"].diff().dropna() == 16).all()
-    warm = [json.loads(p.read_text()) for p in Path(os.environ["SCALING_CACHE"]).glob("warmstart/*/warmstart.json")]
+    warm = [json.loads(p.read_text()) for p in (tmp_path / "bases").glob("*/warmstart.json")]
     assert [w["steps"] for w in warm] == [4]  # the SFT warm start ran on the chat-rendered prompts too
