@@ -9,6 +9,7 @@ after the others are printed.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -103,8 +104,9 @@ def register(app: typer.Typer) -> None:
                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Predict the pass rate at the given compute, with its 95% interval."""
         with user_errors():
-            if any(c <= 0 for c in at):
-                raise ValueError("--at must be positive compute")
+            bad = next((c for c in at if not math.isfinite(c) or c <= 0), None)
+            if bad is not None:
+                raise ValueError(f"--at {bad}: compute must be a positive finite number")
             fits, errors, _ = _fits(source, x, y, by, r0, None, None)
         rows = []
         for f in fits:

@@ -16,17 +16,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from scaling.config import ConfigError
+from scaling.cli.errors import user_errors
 from scaling.study.launch import launch as launch_study
-from scaling.study.spec import SpecError, expand, load_spec
+from scaling.study.spec import expand, load_spec
 from scaling.study.status import LIVE, study_status, summary
 
 POLL_S = 2.0
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _fmt(value: Any, kind: str = "") -> str:
@@ -97,11 +92,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Submit every run of SPEC that is not done (failed and preempted runs resume from checkpoints)."""
         console = Console()
-        try:
+        with user_errors():
             result = launch_study(spec, executor=executor, only=only, max_parallel=max_parallel,
                                   force=force, dry_run=dry_run)
-        except (SpecError, ConfigError) as err:
-            _fail(str(err))
         action = set(result.submitted)
         if dry_run:
             console.print(plan_table(result.rows, f"{result.spec.name} (dry run, executor {result.executor})", action))
@@ -123,10 +116,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print rows as JSON (one object: rows + summary)."),
     ) -> None:
         """State of every run: done, running, pending, failed (with the last error lines), ..."""
-        try:
+        with user_errors():
             name, rows = _rows_for(spec)
-        except (SpecError, ConfigError) as err:
-            _fail(str(err))
         if as_json:
             sys.stdout.write(json.dumps({"study": name, "summary": summary(rows), "rows": rows}, default=str) + "\n")
             return

@@ -25,10 +25,11 @@ def load_source(source: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise FitError(f"{source}: no such file or folder")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+    if suffix in (".csv", ".parquet", ".pq"):
+        try:
+            return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        except (ValueError, OSError) as err:  # empty, corrupt, not a table: pandas/pyarrow name no file
+            raise FitError(f"{source}: unreadable {suffix[1:]} file ({str(err).strip().splitlines()[0]})") from None
     if path.is_dir() or suffix in (".yaml", ".yml"):
         from scaling import store
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from scaling.config import (ConfigError, RunConfig, build_config, check_inputs, field_exists, flatten,
+from scaling.config import (ConfigError, RunConfig, build_config, field_exists, flatten,
                             format_validation_error, read_yaml,
                             set_dotted, stable_hash)
 
@@ -236,16 +236,20 @@ def _name(spec: Spec, values: dict[str, Any]) -> str:
 
 
 def check_paths(runs: list[Run]) -> None:
-    """Files a run will open must exist before it is submitted (`scaling.config.check_inputs`).
+    """Everything a run reads must be usable before it is submitted (`scaling.rl.inputs.validate_inputs`:
+    files exist, the task builds from them, the batch fits the task, the tokenizer loads and encodes it).
     Not part of a dry run, which may run on a machine without the cluster's filesystem."""
-    checked: set[tuple] = set()
+    from scaling.rl.inputs import validate_inputs  # the trainer's own check, so launch and train agree
+
+    checked: set[str] = set()
     for run in runs:
-        task, model = run.config.task, run.config.model
-        key = (task.name, task.path, task.val_path, model.name_or_path)
+        cfg = run.config
+        key = json.dumps([cfg.task.model_dump(mode="json"), cfg.model.name_or_path, cfg.warmstart_seed,
+                          cfg.rollout.prompts_per_step, cfg.eval.prompts], sort_keys=True)
         if key in checked:
             continue
         try:
-            check_inputs(run.config)
+            validate_inputs(cfg)
         except ConfigError as err:
             raise SpecError(f"run {run.name}: {err}") from None
         checked.add(key)

@@ -57,3 +57,13 @@ def test_no_readable_checkpoint_with_rows_refuses_and_changes_nothing(tmp_path, 
     assert "\n" not in message and "step_000003.pt" in message and "step_000002.pt" in message
     assert "not restarting from step 0" in message
     assert _snapshot(run) == before  # no truncated table, no pruned or renamed checkpoint
+
+
+def test_resume_removes_temp_files_of_a_killed_writer(tmp_path, tiny_tree):
+    cfg, run = _stopped_run(tmp_path, tiny_tree, 2)
+    leftovers = [run / ".evals.parquet.k3j2_x", run / ".metrics.parquet.a1b2c3d4.tmp",
+                 run / "checkpoints" / ".step_000003.pt.tmp", run / "checkpoints" / ".step_000003.pt.x9y8z7.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 1000)  # a full model's size in real life
+    assert train(cfg, run)["status"] == "done"
+    assert not [p for p in leftovers if p.exists()]
