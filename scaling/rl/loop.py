@@ -7,6 +7,7 @@ are dropped and redone; every RNG, the optimizer and the prompt pool come back f
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
@@ -24,7 +25,7 @@ from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint,
 from scaling.rl.health import classify
 from scaling.rl.inputs import validate_inputs
 from scaling.rl.state import RunState, build_state
-from scaling.runtime import Runtime, cores_available, init_runtime
+from scaling.runtime import Runtime, cores_available, init_runtime, launcher_rank
 from scaling.rl.step import rl_step
 from scaling.rl.coverage import count_coverage
 from scaling.rl.trackers import Trackers, open_trackers
@@ -103,12 +104,14 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
     files = RunFiles(run_dir)
     task = validate_inputs(config)
     _check_run_dir(files, config)
-    with files.lock(lock_wait_s):
+    writer = launcher_rank() == 0  # data parallel: rank 0 writes the folder and holds its lock
+    with files.lock(lock_wait_s) if writer else contextlib.nullcontext():
         _check_run_dir(files, config)  # again under the lock: another writer may have claimed it meanwhile
         if files.done.exists():
             return {"status": "done", **(files.read_marker(files.done) or {})}
-        files.failed.unlink(missing_ok=True)
-        remove_stale_temps(files.dir, files.checkpoints)  # a killed writer's leftovers; no other writer now
+        if writer:
+            files.failed.unlink(missing_ok=True)
+            remove_stale_temps(files.dir, files.checkpoints)  # a killed writer's leftovers; no other writer now
         try:
             return _train(config, files, progress, should_stop, task)
         except Exception as err:
