@@ -15,6 +15,8 @@ Needs the `reasoning-gym` extra: pip install 'scaling[reasoning-gym]'.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Any
 
@@ -34,6 +36,14 @@ def _load():
 
 
 def _create(generator: str | None, options: dict[str, Any], size: int, seed: int):
+    """The generator and its first `size` entries; cached, because a run builds its task up to three times in one
+    process (input checks, warm start, training) and some generators are slow (countdown: ~7 ms an entry)."""
+    return _cached(generator, json.dumps(options, sort_keys=True), size, seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(generator: str | None, options_json: str, size: int, seed: int):
+    options = json.loads(options_json)
     reasoning_gym = _load()
     if not generator:
         raise ValueError("task.dataset: name a reasoning-gym generator, e.g. basic_arithmetic or countdown")
@@ -42,9 +52,10 @@ def _create(generator: str | None, options: dict[str, Any], size: int, seed: int
         raise ValueError(f"task.dataset: unknown reasoning-gym generator {generator!r} ({len(known)} known, "
                          "e.g. basic_arithmetic, countdown, chain_sum)")
     try:
-        return reasoning_gym.create_dataset(generator, seed=seed, size=size, **options)
+        data = reasoning_gym.create_dataset(generator, seed=seed, size=size, **options)
     except (TypeError, ValueError, AssertionError) as err:  # its configs validate with asserts
         raise ValueError(f"task.options: {generator}: {err}") from None
+    return data, tuple(data[i] for i in range(size))
 
 
 class ReasoningGym:
@@ -54,8 +65,8 @@ class ReasoningGym:
     def __init__(self, generator: str | None, options: dict[str, Any], train_size: int, val_size: int, seed: int,
                  answer_format: str = "auto"):
         self.answer_format = answer_format
-        self.data = _create(generator, dict(options), train_size + val_size, seed)
-        examples = [self._example(self.data[i]) for i in range(train_size + val_size)]
+        self.data, entries = _create(generator, dict(options), train_size + val_size, seed)
+        examples = [self._example(entry) for entry in entries]
         self._val = examples[:val_size]
         held_out = {example.prompt for example in self._val}
         self._train = [example for example in examples[val_size:] if example.prompt not in held_out]

@@ -6,6 +6,7 @@ import pytest
 
 from scaling.config import TaskConfig
 from scaling.tasks import make_task
+from scaling.tasks import reasoning_gym as rg_task
 
 pytest.importorskip("reasoning_gym")
 
@@ -85,5 +86,20 @@ def test_missing_package_says_what_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_gym)
+    rg_task._cached.cache_clear()
     with pytest.raises(ValueError, match=r"reasoning-gym package \(pip install 'scaling\[reasoning-gym\]'\)"):
         _task()
+
+
+def test_entries_are_generated_once_per_process(monkeypatch):
+    import reasoning_gym
+
+    rg_task._cached.cache_clear()
+    calls = []
+    real = reasoning_gym.create_dataset
+    monkeypatch.setattr(reasoning_gym, "create_dataset", lambda *a, **k: calls.append(a) or real(*a, **k))
+    options = {**SMALL, "max_digits": 1}
+    first, again = _task(options=options, seed=11), _task(options=dict(reversed(list(options.items()))), seed=11)
+    assert len(calls) == 1 and [e.prompt for e in first.val_examples()] == [e.prompt for e in again.val_examples()]
+    _task(options=options, seed=12)
+    assert len(calls) == 2
