@@ -1,10 +1,11 @@
 """Figures for scaling fits (matplotlib, no pyplot state: safe in servers and tests; PNG + SVG).
 
     curves(fits)      pass rate vs compute (log x): points, fit in the window (solid), extrapolation
-                      (dashed), profile band (shaded), window end (dotted), one colour per curve
+                      (dashed), confidence band of the mean curve (shaded), window end (dotted), one colour per curve
     axes_panels(fits) one panel per ablation axis, curves coloured by that axis' level
     params(fits)      A and B with intervals, dot-and-whisker; unidentified A drawn as a lower bound
     efficiency(fits)  ScaleRL's plot: log F(R) vs log C with F(R) = C_mid^B / ((A-R0)/(R-R0) - 1) = C^B
+    backtest(bt)      predicted vs observed final pass rate with intervals, one panel per horizon
 Legends sit outside the axes so they never cover data.
 """
 
@@ -75,7 +76,7 @@ def curves(fits: Sequence[FitResult], title: str = "Pass rate vs compute") -> Fi
         draw_curve(ax, fit, colour, _label(fit))
     _setup(ax, fits)
     # Left-aligned on two lines: a centred title wider than the axes (long legends narrow them) was clipped.
-    ax.set_title(f"{title}\nsolid: fit window; dashed: extrapolation; band: {fits[0].level:.0%} profile",
+    ax.set_title(f"{title}\nsolid: fit window; dashed: extrapolation; band: {fits[0].level:.0%} confidence band of the mean curve",
                  fontsize=9, loc="left")
     _legend(ax)
     return fig
@@ -198,3 +199,38 @@ def plot_all(fits: Sequence[FitResult], out_dir: str | Path) -> dict[str, list[P
     if panels is not None and len({k for f in fits for k in f.group}) > 1:
         figs["axes"] = panels
     return {name: save(fig, out_dir, name) for name, fig in figs.items()}
+
+
+def backtest(bt) -> Figure | None:
+    """Predicted vs observed final pass rate, one panel per horizon, with the predictions' intervals.
+
+    Points on the diagonal are exact; a whisker that crosses it is a covered prediction. Circles:
+    each run extrapolated from its own first part; squares: leave one seed out (the recipe's other
+    seeds predicting this one as a new run).
+    """
+    ok = bt[bt["error"].fillna("") == ""] if "error" in bt else bt
+    if ok.empty or "fraction" not in ok:
+        return None
+    fracs = sorted(ok["fraction"].unique())
+    fig = Figure(figsize=(4.2 * len(fracs) + 1.6, 4.2), layout="constrained")
+    for i, frac in enumerate(fracs):
+        ax = fig.add_subplot(1, len(fracs), i + 1)
+        for mode, marker, colour, shift in (("run", "o", "C0", -0.004), ("loso", "s", "C1", 0.004)):
+            g = ok[(ok["fraction"] == frac) & (ok["mode"] == mode)]
+            if g.empty:
+                continue
+            yerr = [g["final_pred"] - g["final_lo"], g["final_hi"] - g["final_pred"]]
+            cover = g["final_covered"].mean()
+            ax.errorbar(g["final_y"] + shift, g["final_pred"], yerr=yerr, fmt=marker, ms=4, color=colour, capsize=2,
+                        lw=0.8, label=f"{'own run' if mode == 'run' else 'leave one seed out'}: "
+                                      f"median |err| {g['final_error'].abs().median():.3f}, covered {cover:.0%}")
+        ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("observed final pass rate")
+        ax.set_ylabel("predicted (interval for one evaluation)")
+        ax.set_title(f"fit on the first {frac:.0%} of compute: {1 / frac:.3g}x extrapolation", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7, frameon=False)
+    return fig

@@ -18,7 +18,7 @@ from typing import Sequence
 import pandas as pd
 
 from scaling import plot
-from scaling.fit.backtest import summary as bt_summary
+from scaling.fit.backtest import summary_table
 from scaling.fit.compare import compare, marginal_effects
 from scaling.fit.result import FitResult
 from scaling.watch import (ZERO_REWARD_STEPS, ZERO_REWARD_THRESHOLD, gap_warnings, rft_gap,
@@ -39,6 +39,13 @@ def fits_table(fits: Sequence[FitResult]) -> pd.DataFrame:
         "χ²/dof": f"{f.residuals['chi2_red']:.2f}",
         "AIC sigmoid − power law": f"{f.alternatives['sigmoid']['aic'] - f.alternatives['power_law']['aic']:.1f}",
         "identified": "yes" if f.identified else "NO"} for f in fits])
+
+
+def _method_line(f: FitResult) -> str:
+    shared = f.settings.get("prompt_set_sd")
+    extra = (f"; the fixed evaluation set's prompt-difficulty sd {shared:.3f} is common to every point (not in the "
+             f"weights: it moves the whole curve, as a different prompt set would)") if shared else ""
+    return f"- **{f.label}**: {f.interval_method}{extra}"
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -112,22 +119,33 @@ def sections(fits: Sequence[FitResult], bt: pd.DataFrame | None, figures: dict) 
     notes = {f.label: list(f.messages) for f in fits if f.messages}
     quiet = "All fits identified; no warnings." if fits else "No curve could be fitted (see the backtest errors below)."
     out.append(("Warnings", _bullets(notes) if notes else quiet))
+    if fits:
+        out.append(("How the intervals were computed", "\n".join(_method_line(f) for f in fits)))
     out.append(("Comparison (by A; ties within 0.02 refit with a shared A and ranked by B)",
                 compare(fits).drop(columns=["A", "A_lo", "A_hi"], errors="ignore")))
     if any(f.group for f in fits):
         out.append(("Marginal effect of each axis", marginal_effects(fits)))
     if bt is not None:
-        s = bt_summary(bt)
-        text = (f"Each run fitted on the first half of its compute, scored on the rest: median |error| at the "
-                f"final point {s.get('median_abs_final_error', float('nan')):.4f}, final-point coverage "
-                f"{s.get('final_coverage', float('nan')):.0%}, held-out point coverage "
-                f"{s.get('point_coverage', float('nan')):.0%} over {s['runs']} run(s) ({s['failed']} failed).")
-        cols = [c for c in ("run", "fit_to", "final_y", "final_pred", "final_error", "final_covered", "coverage",
-                            "A_text", "error") if c in bt.columns]
-        out += [("Backtest", text), ("Backtest per run", bt[cols])]
+        out += backtest_sections(bt)
     for name, paths in figures.items():
         out.append((f"Figure: {name}", paths[0]))
     return out
+
+
+BT_TEXT = ("Each run fitted on the first 25% and 50% of its compute (4x and 2x extrapolation) and scored on its "
+           "final pass rate: the last evaluation against the 95% interval for one evaluation, and the mean of "
+           "the evaluations in the last 10% of compute against the interval for that mean. Own run: the run's "
+           "own first part extrapolated. Leave one seed out: the recipe's other seeds, cut at the same compute, "
+           "predicting this seed as a new run (its own points are not used).")
+
+
+def backtest_sections(bt: pd.DataFrame) -> list[tuple[str, object]]:
+    table = summary_table(bt)
+    left = bt[bt["error"].fillna("").str.startswith("collapsed")] if "error" in bt else bt.iloc[0:0]
+    text = BT_TEXT + (f" Left out as collapsed: {', '.join(left['run'])}." if len(left) else "")
+    cols = [c for c in ("mode", "run", "fraction", "final_y", "final_pred", "final_lo", "final_hi", "final_covered",
+                        "tail_y", "tail_pred", "tail_covered", "A_text", "error") if c in bt.columns]
+    return [("Backtest", text), ("Backtest by horizon", table.round(4)), ("Backtest per run", bt[cols])]
 
 
 def render_md(parts, title: str, base: Path) -> str:
@@ -165,6 +183,9 @@ def write_report(fits: Sequence[FitResult], out_dir: str | Path, bt: pd.DataFram
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = plot.plot_all(fits, out / "figures") if fits else {}
+    fig = plot.backtest(bt) if bt is not None and not bt.empty else None
+    if fig is not None:
+        figures["backtest"] = plot.save(fig, out / "figures", "backtest")
     parts = sections(fits, bt, figures)
     if table is not None and "run_id" in table.columns:
         first_figure = next((i for i, (_, body) in enumerate(parts) if isinstance(body, Path)), len(parts))

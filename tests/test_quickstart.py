@@ -28,5 +28,5 @@ def test_quickstart_runs_fits_and_reports(tmp_path, tiny_tree):
     assert result.exit_code == 0, result.output
     report = tmp_path / "out" / "qs" / "report.md"
     assert report.exists() and "loss.type" in report.read_text()
-    assert "best recipe by A" in result.output and "predicted pass rate at 10x compute" in result.output
-    assert "backtest" in result.output
+    assert "best recipe by A (identified asymptotes only)" in result.output or "none is called best" in result.output
+    assert "at 2x the compute reached" in result.output and "backtest" in result.output

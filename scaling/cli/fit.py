@@ -1,4 +1,4 @@
-"""`scaling fit | predict | plot | report SOURCE`: scaling-curve fits from the command line.
+"""`scaling fit | predict | backtest | plot | report SOURCE`: scaling-curve fits from the command line.
 
 SOURCE is a CSV or Parquet file with compute and pass-rate columns (curves from any trainer), a run
 or study results folder, or a study spec (.yaml), read through scaling.store.load_evals. Bad input
@@ -19,6 +19,8 @@ from rich.table import Table
 
 from scaling.cli.errors import user_errors
 from scaling.fit import backtest, fit_groups, load_source
+from scaling.fit.backtest import summary_table
+from scaling.fit.trend import axis_backtest, axis_predict
 from scaling.fit.result import FitResult
 
 X_HELP = "Compute column: flops, device_hours, or any COLUMN."
@@ -51,6 +53,48 @@ def _finish(errors: list[str]) -> None:
         typer.echo(f"error: {e}", err=True)
     if errors:
         raise typer.Exit(2)
+
+
+AXIS_HELP = ("COLUMN=VALUE: predict an untried value of a numeric config axis (e.g. rollout.prompts_per_step=64) "
+             "from how A, B and C_mid move with log(value) across the tried values.")
+
+
+def _axis_arg(text: str) -> tuple[str, float]:
+    column, _, value = text.partition("=")
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValueError(f"--axis must be COLUMN=NUMBER, not {text!r}") from None
+    if not column.strip() or v <= 0:
+        raise ValueError(f"--axis must be COLUMN=NUMBER with a positive number, not {text!r}")
+    return column.strip(), v
+
+
+def _print_axis(results: list[dict], x: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(results, indent=1))
+        return
+    for r in results:
+        where = ", ".join(f"{k}={v}" for k, v in r["group"].items())
+        p = r["params"]
+        a = f"{p['A']:.3f} [{r['A_interval'][0]:.3f}, {r['A_interval'][1]:.3f}]" if r["identified"] \
+            else f"≥ {r['A_interval'][0]:.3f} (not identified)"
+        typer.echo(f"{r['axis']}={r['value']:g}{' (' + where + ')' if where else ''} from {r['from_values']}: "
+                   f"A {a}, B {p['B']:.3g}, C_mid {p['C_mid']:.4g}")
+        for q in r["predictions"]:
+            typer.echo(f"  {x}={q['C']:.4g}  R={q['R']:.3f}  mean curve [{q['interval'][0]:.3f}, {q['interval'][1]:.3f}]"
+                       f"  one evaluation [{q['one_eval_interval'][0]:.3f}, {q['one_eval_interval'][1]:.3f}]")
+
+
+def _print_axis_backtest(console, ax, axis: str) -> None:
+    ok = ax[ax["error"] == ""] if "error" in ax else ax
+    if ok.empty:
+        console.print(f"axis backtest ({axis}): nothing scored: {'; '.join(ax['error'].unique()[:2])}", highlight=False)
+        return
+    console.print(f"axis backtest: {axis}={ok['held_out'].iloc[0]:g} predicted from {ok['from_values'].iloc[0]} for "
+                  f"{len(ok)} run(s): median |final error| {ok['final_error'].abs().median():.3f}, covered "
+                  f"{ok['final_covered'].mean():.0%}; tail mean |error| {ok['tail_error'].abs().median():.3f}, covered "
+                  f"{ok['tail_covered'].mean():.0%}", highlight=False)
 
 
 def _iv(pair) -> str:
@@ -101,26 +145,87 @@ def register(app: typer.Typer) -> None:
                     x: str = typer.Option("flops", "--x", help=X_HELP), y: str = typer.Option("pass_rate", "--y", help=Y_HELP),
                     by: Optional[List[str]] = typer.Option(None, "--by", help=BY_HELP),
                     r0: str = typer.Option("first", "--r0", help=R0_HELP),
+                    axis: Optional[str] = typer.Option(None, "--axis", help=AXIS_HELP),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Predict the pass rate at the given compute, with its 95% interval."""
+        """Predict the pass rate at the given compute: 95% confidence band of the mean curve, and prediction
+        intervals for a new run (seed-to-seed spread) and for a single evaluation."""
         with user_errors():
             bad = next((c for c in at if not math.isfinite(c) or c <= 0), None)
             if bad is not None:
                 raise ValueError(f"--at {bad}: compute must be a positive finite number")
+            if axis is not None:
+                column, value = _axis_arg(axis)
+                results, errors = axis_predict(load_source(source), column, value, at, x=x, y=y, r0=_r0(r0))
+        if axis is not None:
+            _print_axis(results, x, as_json)
+            _finish(errors)
+            return
+        with user_errors():
             fits, errors, _ = _fits(source, x, y, by, r0, None, None)
         rows = []
         for f in fits:
             for c in at:
-                p = f.predict(c)
-                rows.append({"group": f.group, x: c, "R": p.value, "interval": [p.lo, p.hi], "identified": f.identified,
-                             "extrapolation": c > f.window[1]})
+                m, r, e = (f.predict(c, kind) for kind in ("mean", "run", "eval"))
+                rows.append({"group": f.group, x: c, "R": m.value, "interval": [m.lo, m.hi],
+                             "new_run_interval": [r.lo, r.hi], "one_eval_interval": [e.lo, e.hi],
+                             "identified": f.identified, "extrapolation": c > f.window[1], "note": r.note})
         if as_json:
             typer.echo(json.dumps(rows, indent=1))
         else:
             for r, f in zip(rows, [f for f in fits for _ in at]):
                 note = "" if r["identified"] else "  (A not identified: wide, honest interval)"
-                typer.echo(f"{f.label}  {x}={r[x]:.4g}  R={r['R']:.3f}  [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]{note}")
+                iv = lambda k: f"[{r[k][0]:.3f}, {r[k][1]:.3f}]"
+                typer.echo(f"{f.label}  {x}={r[x]:.4g}  R={r['R']:.3f}  mean curve {iv('interval')}  "
+                           f"new run {iv('new_run_interval')}  one evaluation {iv('one_eval_interval')}{note}")
         _finish(errors)
+
+    @app.command("backtest")
+    def backtest_cmd(source: Path = typer.Argument(..., help="CSV/Parquet file, results folder or study spec."),
+                     fractions: str = typer.Option("0.25,0.5", "--fractions",
+                                                   help="Fit on these fractions of each run's compute (comma-separated)."),
+                     x: str = typer.Option("flops", "--x", help=X_HELP), y: str = typer.Option("pass_rate", "--y", help=Y_HELP),
+                     by: Optional[List[str]] = typer.Option(None, "--by", help=BY_HELP + " Recipes for leave-one-seed-out."),
+                     r0: str = typer.Option("first", "--r0", help=R0_HELP),
+                     plot_dir: Optional[Path] = typer.Option(None, "--plot", help="Write backtest.png/.svg into this folder."),
+                     axis: Optional[str] = typer.Option(None, "--axis", help="Also backtest the trend along this numeric "
+                                                        "config COLUMN: leave out its largest value, predict it from the rest."),
+                     as_json: bool = typer.Option(False, "--json", help="Print {summary, rows} as JSON.")) -> None:
+        """Fit on the first part of each run's compute, score the final pass rate (last evaluation and the
+        mean of the last 10%), per run and leaving one seed out of each recipe; one row per horizon."""
+        with user_errors():
+            try:
+                fr = [float(f) for f in fractions.split(",") if f.strip()]
+            except ValueError:
+                raise ValueError(f"--fractions must be numbers in (0, 1), not {fractions!r}") from None
+            df = load_source(source)
+            bt = backtest(df, fractions=fr, x=x, y=y, by=_by(by), r0=_r0(r0))
+            table = summary_table(bt)
+            ax = axis_backtest(df, axis, x=x, y=y, r0=_r0(r0)) if axis else None
+            if table.empty:
+                raise ValueError(f"{source}: no run could be backtested ({'; '.join(bt['error'].dropna().unique()[:3])})")
+        if plot_dir is not None:
+            from scaling import plot
+
+            fig = plot.backtest(bt)
+            if fig is not None:
+                typer.echo("\n".join(map(str, plot.save(fig, plot_dir, "backtest"))), err=as_json)
+        if as_json:
+            clean = lambda df: json.loads(df.to_json(orient="records"))  # NaN -> null
+            extra = {"axis": clean(ax)} if ax is not None else {}
+            typer.echo(json.dumps({"summary": clean(table), "rows": clean(bt), **extra}, indent=1))
+            return
+        t = Table("mode", "fit on", "horizon", "runs", "failed", "median |final err|", "final covered",
+                  "median |tail err|", "tail covered", "A identified")
+        for r in table.itertuples(index=False):
+            t.add_row("own run" if r.mode == "run" else "leave one seed out", r.fit_on, r.horizon, str(r.runs),
+                      str(r.failed), f"{r.median_abs_final_error:.3f}", f"{r.final_coverage:.0%}",
+                      f"{r.median_abs_tail_error:.3f}", f"{r.tail_coverage:.0%}", f"{r.identified:.0%}")
+        console = Console() if Console().is_terminal else Console(width=160)
+        console.print(t)
+        console.print("final: the last evaluation, against the 95% interval for one evaluation; tail: the mean of the "
+                      "evaluations in the last 10% of compute, against the interval for that mean.", highlight=False)
+        if ax is not None:
+            _print_axis_backtest(console, ax, axis)
 
     @app.command("plot")
     def plot_cmd(source: Path = typer.Argument(..., help="CSV/Parquet file, results folder or study spec."),

@@ -1,5 +1,6 @@
 """`scaling quickstart`: the whole framework on a laptop — a grid of real RL runs, one table,
-fitted curves, a prediction at 10x compute, a backtest, figures and a report."""
+fitted curves, a prediction at 2x the compute reached next to the backtest at that same horizon,
+figures and a report."""
 
 from __future__ import annotations
 
@@ -20,21 +21,40 @@ def _grouping(table, study) -> list[str] | None:
     return list(study.axes) if study.axes else None
 
 
-def _summary_lines(fits, backtest_summary: dict) -> list[str]:
-    best = max(fits, key=lambda f: f.params["A"])
-    end = max(f.window[1] for f in fits)
-    prediction = best.predict(10 * end)
-    lo, hi = prediction.interval
-    lines = [f"best recipe by A: {best.label}  A = {best.a_text()}"
-             + ("" if best.identified else "  (not identified: a lower bound)"),
-             f"predicted pass rate at 10x compute ({10 * end:.3g} {best.x}): {float(prediction.value):.3f} "
-             f"[{float(lo):.3f}, {float(hi):.3f}]"]
-    if backtest_summary.get("runs"):
-        lines.append(f"backtest (fit on the first 50% of each run's compute): median |final error| "
-                     f"{backtest_summary['median_abs_final_error']:.3f}, 95% intervals cover "
-                     f"{backtest_summary['final_coverage']:.0%} of {backtest_summary['runs']} runs")
+HORIZON = 2  # the summary's prediction is at 2x the compute reached: the backtest's "first 50%" horizon
+
+
+def _summary_lines(fits, bt) -> list[str]:
+    """Best recipe among identified asymptotes only; the prediction at the horizon the backtest scored,
+    next to the backtest's error and coverage at that same horizon."""
+    from scaling.fit.backtest import summary
+
+    known = [f for f in fits if f.identified]
+    bounds = ", ".join(f"{f.label} A {f.a_text()}" for f in fits if not f.identified)
+    if known:
+        best = max(known, key=lambda f: f.params["A"])
+        lines = [f"best recipe by A (identified asymptotes only): {best.label}  A = {best.a_text()}"]
+        if bounds:
+            lines.append(f"not identified (lower bounds, not ranked): {bounds}")
     else:
-        lines.append("backtest: no run could be fitted on half its compute")
+        best = max(fits, key=lambda f: f.intervals["A"][0])
+        lines = [f"no recipe's asymptote is identified by these runs, so none is called best; "
+                 f"lower bounds: {bounds}"]
+    end = max(f.window[1] for f in fits)
+    p = best.predict(HORIZON * end, "eval")
+    lines.append(f"predicted pass rate of {best.label} at {HORIZON}x the compute reached ({HORIZON * end:.3g} {best.x}): "
+                 f"{p.value:.3f}, 95% interval for one evaluation [{p.lo:.3f}, {p.hi:.3f}]"
+                 + ("" if best.identified else " (A not identified: read as a lower-bound trend)"))
+    for mode, words in (("loso", "a new seed predicted from the recipe's other seeds"),
+                        ("run", "each run from its own first half")):
+        s = summary(bt, mode, 1 / HORIZON)
+        if s.get("runs"):
+            lines.append(f"backtest at the same {HORIZON}x horizon ({words}, fit on the first 50%): median |final "
+                         f"error| {s['median_abs_final_error']:.3f}, 95% intervals cover {s['final_coverage']:.0%} "
+                         f"of {s['runs']} runs")
+            break
+    else:
+        lines.append(f"backtest: no run could be fitted on 1/{HORIZON} of its compute")
     return lines
 
 
@@ -48,7 +68,6 @@ def quickstart_command(
 
     from scaling.cli.study import _wait
     from scaling.fit import backtest, fit_groups
-    from scaling.fit.backtest import summary
     from scaling.report import write_report
     from scaling.store import load_evals
     from scaling.study.launch import launch
@@ -76,7 +95,7 @@ def quickstart_command(
         console.print(f"[yellow]not fitted[/]: {error}")
     console.print(f"\nreport: {report}\nfigures: {report.parent / 'figures'}")
     if fits:
-        for line in _summary_lines(fits, summary(bt)):
+        for line in _summary_lines(fits, bt):
             console.print(line)
 
 

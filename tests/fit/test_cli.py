@@ -75,3 +75,36 @@ def test_bad_file_and_bad_group(app, small_csv, tmp_path):
     res = run(app, "fit", bad, "--by", "recipe", "--json")
     assert res.exit_code == 2 and "recipe=y" in res.stderr and "constant" in res.stderr
     assert len(json.loads(res.stdout)) == 1
+
+
+def test_backtest_table_json_and_figure(app, tmp_path):
+    from fit_curves import study
+
+    path = tmp_path / "three_seeds.csv"
+    study(3, {"x": {"A": 0.7, "B": 2.0, "C_mid": 200.0, "R0": 0.1}}, seed=4).to_csv(path, index=False)
+    res = run(app, "backtest", path, "--by", "recipe", "--json", "--plot", tmp_path / "figs")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [(s["mode"], s["horizon"]) for s in out["summary"]] == [("loso", "4x"), ("loso", "2x"), ("run", "4x"), ("run", "2x")]
+    assert all(s["runs"] == 3 for s in out["summary"]) and len(out["rows"]) == 12
+    assert {"final_lo", "final_hi", "tail_y", "tail_covered"} <= set(out["rows"][0])
+    assert (tmp_path / "figs" / "backtest.png").stat().st_size > 10_000
+    res = run(app, "backtest", path, "--fractions", "0.5")
+    assert res.exit_code == 0 and "leave one seed out" in res.stdout and "first 50%" in res.stdout
+    assert "first 25%" not in res.stdout
+
+
+@pytest.mark.parametrize("args, message", [(["--fractions", "half"], "--fractions"),
+                                            (["--fractions", "1.5"], "fractions must be in (0, 1)")])
+def test_backtest_bad_options(app, small_csv, tmp_path, args, message):
+    res = run(app, "backtest", small_csv, *args, "--plot", tmp_path / "figs")
+    assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
+    assert not (tmp_path / "figs").exists()
+
+
+def test_predict_prints_three_intervals(app, small_csv):
+    res = run(app, "predict", small_csv, "--by", "recipe", "--at", 4000, "--json")
+    rows = json.loads(res.stdout)
+    for r in rows:
+        assert r["one_eval_interval"][0] <= r["new_run_interval"][0] <= r["interval"][0] <= r["R"]
+        assert r["R"] <= r["interval"][1] <= r["new_run_interval"][1] <= r["one_eval_interval"][1]
