@@ -212,7 +212,7 @@ def backtest(bt) -> Figure | None:
     if ok.empty or "fraction" not in ok:
         return None
     fracs = sorted(ok["fraction"].unique())
-    fig = Figure(figsize=(4.2 * len(fracs) + 1.6, 4.2), layout="constrained")
+    fig = Figure(figsize=(9, 4.8), layout="constrained")  # the width every report figure has
     for i, frac in enumerate(fracs):
         ax = fig.add_subplot(1, len(fracs), i + 1)
         for mode, marker, colour, shift in (("run", "o", "C0", -0.004), ("loso", "s", "C1", 0.004)):
