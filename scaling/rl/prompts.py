@@ -67,6 +67,17 @@ def _where(example: Example, part: str) -> str:
     return f"task {part} {example.prompt[:40]!r}"
 
 
+def _frame_part(style: PromptStyle, char: str) -> str:
+    """Which part of the text around the question holds `char`."""
+    if style.system and char in style.system:
+        return "task.system_prompt"
+    if char in style.template:
+        return "task.prompt_template"
+    if style.system:
+        return "task.system_prompt (without a chat template it is put before the prompt after a blank line)"
+    return "the tokenizer's chat template"
+
+
 def check_encodable(tokenizer, examples: list[Example], style: PromptStyle | None = None) -> None:
     """ValueError naming the file, row and column (or the prompt) and the first character that the tokenizer
     maps to its unknown token. Tokenizers without one (byte-level BPE) encode everything."""
@@ -78,7 +89,7 @@ def check_encodable(tokenizer, examples: list[Example], style: PromptStyle | Non
             "newlines; set model.name_or_path to a model whose tokenizer covers it)")
     bad = _first_unknown(tokenizer, render(tokenizer, "", style))
     if bad is not None:
-        raise ValueError(f"task.prompt_template/system_prompt: character {bad!r} (U+{ord(bad):04X}) {hint}")
+        raise ValueError(f"{_frame_part(style, bad)}: character {bad!r} (U+{ord(bad):04X}) {hint}")
     for part in ("prompt", "answer"):
         texts = [(ex.prompt if part == "prompt" else ex.demonstration) or "" for ex in examples]
         ids = tokenizer(texts, add_special_tokens=False)["input_ids"]

@@ -96,6 +96,11 @@ def test_char_tokenizer_names_file_row_column_and_character(tmp_path, prompt, an
 def test_unencodable_system_prompt_and_byte_level_tokenizers(tmp_path, chat_dir):
     _, task = _dataset(tmp_path, "two\nlines π")
     examples = task.train_examples() + task.val_examples()
-    with pytest.raises(ValueError, match=r"task.prompt_template/system_prompt: character '—'"):
+    with pytest.raises(ValueError, match=r"task.system_prompt: character '—'"):
         check_encodable(char_tokenizer(), examples[:1], PromptStyle(system="Be brief — please."))
+    with pytest.raises(ValueError, match=r"task.prompt_template: character '\\n'"):
+        check_encodable(char_tokenizer(), examples[:1], PromptStyle(template="Q:\n{question}"))
+    with pytest.raises(ValueError, match=r"task.system_prompt \(without a chat template it is put before the prompt "
+                                         r"after a blank line\): character '\\n'"):
+        check_encodable(char_tokenizer(), examples[:1], PromptStyle(system="Be brief."))
     check_encodable(AutoTokenizer.from_pretrained(chat_dir), examples, task.prompt_style)  # byte-level: no unknowns
