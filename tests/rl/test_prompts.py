@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from tiny_chat import save_tiny_chat_model
+from tokenizers import processors
 from transformers import AutoTokenizer
 
 from scaling.config import TaskConfig
@@ -14,8 +16,6 @@ from scaling.rl.prompts import check_encodable, encode_prompts, prompt_ids, rend
 from scaling.rl.warmstart import _batches
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, PromptStyle
-
-import torch
 
 CORPUS = ["Let $x = 3$.\nCompute $\\frac{x}{2}$.", "\\boxed{\\frac{3}{2}}", "What is 2+2? π ≈ 3.14"] * 5
 
@@ -44,10 +44,10 @@ def test_chat_template_system_prompt_and_template(chat_dir):
     assert render(tok, "q", none) == "You are terse.\n\nSolve; put the answer in \\boxed{}.\nq"
 
 
-def test_raw_text_gets_the_tokenizers_own_bos_and_a_template_none_twice(chat_dir):
+def test_raw_text_gets_the_tokenizers_own_bos_and_a_chat_template_none(chat_dir):
     tok = AutoTokenizer.from_pretrained(chat_dir)
     tok.add_special_tokens({"bos_token": "<|endoftext|>"})
-    tok._tokenizer.post_processor = __import__("tokenizers").processors.TemplateProcessing(
+    tok._tokenizer.post_processor = processors.TemplateProcessing(  # a Llama-style tokenizer: BOS before raw text
         single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", tok.bos_token_id)])
     raw = prompt_ids(tok, "q", PromptStyle(chat_template="none"))
     assert raw[0] == tok.bos_token_id and raw.count(tok.bos_token_id) == 1
