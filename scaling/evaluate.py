@@ -37,6 +37,19 @@ class EvalResult:
                 "eval_seconds": self.seconds}
 
 
+def merge_results(parts: list[EvalResult]) -> EvalResult:
+    """One result from evaluations of contiguous shards of the examples, in order (data-parallel evaluation)."""
+    if len(parts) == 1:
+        return parts[0]
+    sizes = [len(p.correct_counts) for p in parts]
+    n, k = sum(sizes), parts[0].k
+    counts = [c for p in parts for c in p.correct_counts]
+    weighted = lambda field: sum(getattr(p, field) * m for p, m in zip(parts, sizes)) / n
+    return EvalResult(pass_rate=sum(counts) / (n * k), greedy_accuracy=weighted("greedy_accuracy"),
+                      correct_counts=counts, k=k, mean_response_tokens=weighted("mean_response_tokens"),
+                      seconds=max(p.seconds for p in parts))
+
+
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
                  options: dict, generator) -> tuple[list[float], list[int]]:
     ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples], task.prompt_style,

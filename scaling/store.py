@@ -147,8 +147,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 class TableLog:
     """An append-only table kept in memory and rewritten atomically on each append."""
 
-    def __init__(self, path: Path, columns: dict[str, tuple[pa.DataType, str, str]]):
-        self.path, self.columns = path, columns
+    def __init__(self, path: Path, columns: dict[str, tuple[pa.DataType, str, str]], write: bool = True):
+        """`write=False` keeps the rows in memory only (the ranks of a data-parallel run other than rank 0)."""
+        self.path, self.columns, self.write = path, columns, write
         self.rows: list[dict[str, Any]] = read_rows(path)
 
     def truncate_after(self, step: int) -> None:
@@ -156,11 +157,13 @@ class TableLog:
         kept = [r for r in self.rows if r["step"] <= step]
         if len(kept) != len(self.rows):
             self.rows = kept
-            write_rows_atomic(self.path, self.rows, self.columns)
+            if self.write:
+                write_rows_atomic(self.path, self.rows, self.columns)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
         self.rows.extend(rows)
-        write_rows_atomic(self.path, self.rows, self.columns)
+        if self.write:
+            write_rows_atomic(self.path, self.rows, self.columns)
 
 
 class RunFiles:

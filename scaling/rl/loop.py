@@ -19,13 +19,13 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from scaling.config import ConfigError, RunConfig, read_yaml, save_run_config
-from scaling.evaluate import evaluate
+from scaling.evaluate import evaluate, merge_results
 from scaling.fsio import remove_stale_temps
 from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint, save_eval_weights, set_aside
 from scaling.rl.health import classify
 from scaling.rl.inputs import validate_inputs
 from scaling.rl.state import RunState, build_state
-from scaling.runtime import Runtime, cores_available, init_runtime, launcher_rank
+from scaling.runtime import Runtime, cores_available, init_runtime, shutdown_runtime
 from scaling.rl.step import rl_step
 from scaling.rl.coverage import count_coverage
 from scaling.rl.trackers import Trackers, open_trackers
@@ -56,13 +56,20 @@ def train_sample(state: RunState) -> list:
     return [state.train_examples[i] for i in sorted(order[:n])]
 
 
+def _sharded(state: RunState, examples: list, **options):
+    """Each rank evaluates its contiguous share of `examples` with its own generator; every rank gets the merge."""
+    mine = state.runtime.shard(examples)
+    part = evaluate(state.model, state.tokenizer, state.task, mine, **options) if mine else None
+    return merge_results([p for p in state.runtime.all_gather(part) if p is not None])
+
+
 def _evaluate(state: RunState, train_rows: list[dict]) -> dict:
     """One evaluation row; `train_rows` are the step metrics since the previous evaluation."""
     cfg = state.config
-    options = dict(k=cfg.eval.k, rollout=cfg.rollout, seed=cfg.seed + 1_000_003)
-    result = evaluate(state.model, state.tokenizer, state.task, state.val_examples, greedy=cfg.eval.greedy, **options)
+    options = dict(k=cfg.eval.k, rollout=cfg.rollout, seed=cfg.seed + 1_000_003 + 7919 * state.runtime.rank)
+    result = _sharded(state, state.val_examples, greedy=cfg.eval.greedy, **options)
     sample = train_sample(state)
-    on_train = evaluate(state.model, state.tokenizer, state.task, sample, greedy=False, **options) if sample else None
+    on_train = _sharded(state, sample, greedy=False, **options) if sample else None
     zero = [r["zero_reward_frac"] for r in train_rows]
     return {**state.meter.row(), **result.row(), **count_coverage(result.correct_counts, cfg.eval.k),
             "train_zero_reward_frac": sum(zero) / len(zero) if zero else float("nan"),
@@ -100,26 +107,39 @@ def train(config: RunConfig, run_dir: str | Path, *, progress: bool = False,
     Inputs are validated before anything is written (a rejected run leaves no trace). The run folder
     is locked for the whole run: a second writer waits `lock_wait_s` seconds, then gets a `LockError`
     naming the holder's host and PID.
+
+    Under a multi-process launcher (torchrun, or Slurm tasks via submitit) every rank calls this and joins the
+    process group (scaling.runtime); rank 0 alone holds the lock and writes tables, markers and checkpoints.
     """
     files = RunFiles(run_dir)
     task = validate_inputs(config)
     _check_run_dir(files, config)
-    writer = launcher_rank() == 0  # data parallel: rank 0 writes the folder and holds its lock
-    with files.lock(lock_wait_s) if writer else contextlib.nullcontext():
-        _check_run_dir(files, config)  # again under the lock: another writer may have claimed it meanwhile
-        if files.done.exists():
-            return {"status": "done", **(files.read_marker(files.done) or {})}
-        if writer:
-            files.failed.unlink(missing_ok=True)
-            remove_stale_temps(files.dir, files.checkpoints)  # a killed writer's leftovers; no other writer now
-        try:
-            return _train(config, files, progress, should_stop, task)
-        except Exception as err:
+    runtime = init_runtime(config.device)
+    try:
+        with files.lock(lock_wait_s) if runtime.is_main else contextlib.nullcontext():
+            _check_run_dir(files, config)  # again under the lock: another writer may have claimed it meanwhile
+            if files.done.exists():
+                return {"status": "done", **(files.read_marker(files.done) or {})}
+            if runtime.is_main:
+                files.failed.unlink(missing_ok=True)
+                remove_stale_temps(files.dir, files.checkpoints)  # a killed writer's leftovers; no other writer now
+            runtime.barrier()  # the other ranks read the folder only once rank 0 has cleaned it
+            return _train_recorded(config, files, progress, should_stop, task, runtime)
+    finally:
+        shutdown_runtime(runtime)
+
+
+def _train_recorded(config: RunConfig, files: RunFiles, progress: bool, should_stop, task, runtime: Runtime) -> dict:
+    """_train, with a FAILED marker (written by rank 0) naming the reason when it raises."""
+    try:
+        return _train(config, files, progress, should_stop, task, runtime)
+    except Exception as err:
+        if runtime.is_main:
             files.mark(files.failed, {"reason": f"{type(err).__name__}: {err}",
                                       "traceback": traceback.format_exc()[-4000:], "time": time.time()})
-            if isinstance(err, FloatingPointError):
-                raise TrainingFailed(str(err)) from err
-            raise
+        if isinstance(err, FloatingPointError):
+            raise TrainingFailed(str(err)) from err
+        raise
 
 
 def _start_pipeline(state: RunState, threads: int) -> None:
@@ -141,22 +161,25 @@ def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: 
     return loaded.state
 
 
-def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task) -> dict:
-    runtime = init_runtime(config.device)
+def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task, runtime: Runtime) -> dict:
     threads = config.threads or cores_available()
+    if runtime.distributed and config.train.pipeline_k > 0:
+        raise ConfigError("train.pipeline_k: PipelineRL runs in one process; data-parallel runs need pipeline_k 0")
     if not runtime.is_cuda:  # on a GPU the CPU threads only feed it; torch's default suits that
         torch.set_num_threads(threads)
-    evals, metrics = TableLog(files.evals, EVAL_COLUMNS), TableLog(files.metrics, STEP_COLUMNS)
+    main = runtime.is_main
+    evals, metrics = TableLog(files.evals, EVAL_COLUMNS, main), TableLog(files.metrics, STEP_COLUMNS, main)
     saved = _resume_point(files, evals, metrics, runtime)
     state = build_state(config, runtime, task=task)
     if saved is not None:
         state.load_state_dict(saved)
-    if not files.config.exists():  # claimed only once the run could start (warm start and model built)
+    if main and not files.config.exists():  # claimed only once the run could start (warm start and model built)
         save_run_config(config, files.config)
     if config.train.pipeline_k > 0:
         _start_pipeline(state, threads)
     step = state.meter.step
-    trajectories = TableLog(files.trajectories, TRAJECTORY_COLUMNS) if config.log.trajectories != "none" else None
+    trajectories = (TableLog(files.trajectories, TRAJECTORY_COLUMNS, main)
+                    if config.log.trajectories != "none" else None)
     for table in filter(None, (evals, metrics, trajectories)):
         table.truncate_after(step)
     pending: list[dict] = []
@@ -167,14 +190,16 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
 
     def checkpoint() -> None:
         nonlocal saved_at
-        if config.checkpoint.keep_eval_weights and evals.rows and evals.rows[-1]["step"] == step:
+        if main and config.checkpoint.keep_eval_weights and evals.rows and evals.rows[-1]["step"] == step:
             save_eval_weights(files.dir / "weights", step, state.model, state.tokenizer, evals.rows[-1])
         if saved_at == step:  # e.g. the last step was an evaluation step: already saved
             return
         metrics.append(pending)
         if trajectories is not None:
             trajectories.append(pending_trajectories)
-        save_checkpoint(files.checkpoints, step, state.state_dict(), runtime)
+        snapshot = state.state_dict()  # on every rank: it gathers each rank's sampling streams
+        if main:
+            save_checkpoint(files.checkpoints, step, snapshot, runtime)
         trackers.log(pending, "train")  # once durable: a resumed run redoes only steps it never sent
         pending.clear()
         pending_trajectories.clear()
@@ -195,17 +220,18 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
         pending_trajectories.extend(trajectory_rows(step + 1, batch, prompts, config.log.trajectories, room))
 
     on_batch = keep_trajectories if trajectories is not None else None
-    reporter = _Reporter(progress, config.train.steps, step, files.dir.name)
+    reporter = _Reporter(progress and main, config.train.steps, step, files.dir.name)
     try:
         if step == 0 and not evals.rows:
             evaluate_now()
         reporter.update(step, pass_rate=evals.rows[-1]["pass_rate"])
         while step < config.train.steps:
-            if should_stop is not None and should_stop():
+            # A stop request on any rank (USR2 reaches every task) stops all ranks here, at the same step.
+            if runtime.any_true(should_stop is not None and should_stop()):
                 checkpoint()
                 return {"status": "stopped", "step": step}
-            if state.pool.remaining == 0:
-                break  # no-positive-resampling retired every prompt: nothing left to learn from
+            if state.pool.remaining < runtime.world_size:
+                break  # no-positive-resampling retired (nearly) every prompt: nothing left to learn from
             started = time.perf_counter()
             row = rl_step(state, on_batch)
             step += 1
@@ -233,5 +259,6 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
                "wall_seconds": state.meter.wall_seconds, "health": last["health"]}
     if not math.isfinite(summary["pass_rate"]):
         raise FloatingPointError("non-finite pass rate at the last evaluation")
-    files.mark(files.done, summary)
+    if main:
+        files.mark(files.done, summary)
     return summary

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from scaling.compute import ComputeMeter, ModelShape
-from scaling.config import RunConfig
+from scaling.config import ConfigError, RunConfig
 from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
 from scaling.rl.prompts import check_encodable
@@ -48,7 +48,12 @@ class RunState:
         return {"model": self.model.state_dict(), "master": self.master.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None, "pool": self.pool.state_dict(),
-                "sample_generator": self.sample_generator.get_state(), "meter": vars(self.meter).copy()}
+                "sample_generator": self.sample_generator.get_state(), "meter": vars(self.meter).copy(),
+                # A collective under data parallelism: rank 0 saves every rank's sampling streams.
+                "world_size": self.runtime.world_size, "ranks": self.runtime.all_gather(self._rank_rngs())}
+
+    def _rank_rngs(self) -> dict:
+        return {"sample_generator": self.sample_generator.get_state(), "torch": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -59,6 +64,14 @@ class RunState:
             self.scaler.load_state_dict(state["scaler"])
         self.pool.load_state_dict(state["pool"])
         self.sample_generator.set_state(state["sample_generator"].cpu())
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.runtime.world_size:
+            raise ConfigError(f"the checkpoint was written by {saved_world} data-parallel ranks, this run has "
+                              f"{self.runtime.world_size}: resume with the same world size (or a new output folder)")
+        if "ranks" in state:
+            mine = state["ranks"][self.runtime.rank]
+            self.sample_generator.set_state(mine["sample_generator"].cpu())
+            torch.set_rng_state(mine["torch"].cpu())
         self.meter = ComputeMeter.restore(state["meter"], devices=self.meter.devices)
 
 
