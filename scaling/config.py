@@ -12,7 +12,7 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -315,9 +315,12 @@ def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def field_exists(dotted: str) -> bool:
-    """Whether `dotted` names a leaf field of RunConfig (used to validate study axes)."""
+    """Whether `dotted` names a leaf field of RunConfig (used to validate study axes). Below a free-form mapping
+    (`task.options`, passed through to a reasoning-gym generator that validates it) any key is a leaf."""
     model: Any = RunConfig
     for key in dotted.split("."):
+        if get_origin(model) is dict:
+            return True
         fields = getattr(model, "model_fields", None)
         if fields is None or key not in fields:
             return False

@@ -94,3 +94,16 @@ def test_device_is_checked_and_not_part_of_the_run_identity():
     assert load_run_config(None, ["device=cpu"]).config_hash() != RunConfig().config_hash()
     with pytest.raises(ConfigError, match="device: .*'gpu'"):
         load_run_config(None, ["device=gpu"])
+
+
+def test_generator_options_are_settable_and_sweepable_key_by_key():
+    from scaling.config import field_exists
+    from scaling.study.spec import expand, parse_spec
+
+    assert field_exists("task.options.max_digits") and not field_exists("task.digits.x")
+    config = load_run_config(None, ["task.name=reasoning_gym", "task.dataset=basic_arithmetic",
+                                    "task.options.max_digits=2", "task.options.operators=['+']"])
+    assert config.task.options == {"max_digits": 2, "operators": ["+"]}
+    spec = parse_spec({"name": "gym", "base": {"task": {"name": "reasoning_gym", "dataset": "basic_arithmetic"}},
+                       "axes": {"task.options.max_digits": [1, 2]}})
+    assert [run.config.task.options for run in expand(spec)] == [{"max_digits": 1}, {"max_digits": 2}]
