@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 
 import pytest
 
@@ -45,7 +46,13 @@ def test_wandb_is_offline_by_default_and_its_run_folder_holds_the_rows(tmp_path,
     trackers.log([{"step": 2, "pass_rate": 0.3, "correct_counts": [1]}], "eval")
     trackers.close()
     (run,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wandb-core may still be writing the file's tail after finish() returns
+        records = list(_wandb_records(run))
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            break
+        time.sleep(0.2)
     history = [{(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
-               for r in _wandb_records(run) if r.WhichOneof("record_type") == "history"]
+               for r in records if r.WhichOneof("record_type") == "history"]
     assert [(h["step"], h.get("train/reward_mean"), h.get("eval/pass_rate")) for h in history] == \
         [(1, 0.25, None), (2, 0.5, None), (2, None, 0.3)]
