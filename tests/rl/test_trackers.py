@@ -1,4 +1,5 @@
-"""Trackers: W&B writes an offline run folder by default, and what it holds is what the run sent.
+"""Trackers: W&B writes an offline run folder by default and trackio its project database, each holding what the
+run sent (each skipped when its package is missing).
 (TensorBoard is read back from a real run in tests/rl/test_run_logs.py.)"""
 
 from __future__ import annotations
@@ -56,3 +57,23 @@ def test_wandb_is_offline_by_default_and_its_run_folder_holds_the_rows(tmp_path,
                for r in records if r.WhichOneof("record_type") == "history"]
     assert [(h["step"], h.get("train/reward_mean"), h.get("eval/pass_rate")) for h in history] == \
         [(1, 0.25, None), (2, 0.5, None), (2, None, 0.3)]
+
+
+def test_trackio_stores_the_rows_in_its_project_database(tmp_path):
+    """In a subprocess: trackio reads TRACKIO_DIR (where its SQLite projects live) once, at import."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("trackio")
+    code = ("from pathlib import Path; from scaling.config import LogConfig; from scaling.rl.trackers import open_trackers\n"
+            f"t = open_trackers(LogConfig(report_to=['trackio'], project='p'), Path({str(tmp_path / 'run')!r}), {{}})\n"
+            "t.log([{'step': 1, 'reward_mean': 0.25}, {'step': 2, 'reward_mean': 0.5}], 'train')\n"
+            "t.log([{'step': 2, 'pass_rate': 0.3, 'dtype': 'float32'}], 'eval'); t.close()\n"
+            "from trackio.sqlite_storage import SQLiteStorage; import json\n"
+            "print(json.dumps([{k: v for k, v in r.items() if k != 'timestamp'} for r in SQLiteStorage.get_logs('p', 'run')]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TRACKIO_DIR": str(tmp_path / "trackio")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [
+        {"train/reward_mean": 0.25, "step": 1}, {"train/reward_mean": 0.5, "step": 2}, {"eval/pass_rate": 0.3, "step": 2}]
