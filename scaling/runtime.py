@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -170,3 +171,33 @@ def set_device_rng_state(runtime: Runtime, state: torch.Tensor | None) -> None:
     """Restore it on a CUDA run; a checkpoint from another device type has none to give, or none to take."""
     if runtime.is_cuda and state is not None:
         torch.cuda.set_rng_state(state.cpu(), runtime.device)
+
+
+def sampler_device(trainer: torch.device) -> torch.device:
+    """A PipelineRL sampler's device: the next visible GPU when the trainer's GPU has a neighbour (sampling and
+    training then overlap on separate devices), else the trainer's own device."""
+    if trainer.type == "cuda" and torch.cuda.device_count() > 1:
+        return torch.device("cuda", ((trainer.index or 0) + 1) % torch.cuda.device_count())
+    return trainer
+
+
+def pair_backend(a: torch.device, b: torch.device) -> str:
+    """NCCL between two distinct GPUs; gloo (on CPU buffers) otherwise: NCCL cannot pair two processes on one GPU."""
+    return "nccl" if a.type == b.type == "cuda" and a != b else "gloo"
+
+
+def pair_store(timeout_s: float) -> dist.TCPStore:
+    """The rendezvous for a 2-process group (trainer and its sampler), on a free local port (`.port`)."""
+    return dist.TCPStore("127.0.0.1", 0, 2, True, timeout=timedelta(seconds=timeout_s), wait_for_workers=False)
+
+
+def pair_group(rank: int, port: int, backend: str, device: torch.device, timeout_s: float,
+               store: dist.TCPStore | None = None) -> dist.ProcessGroup:
+    """A 2-process group outside the default one (a data-parallel run may hold that): rank 0 the trainer,
+    rank 1 its sampler. Used through its own methods, e.g. `group.broadcast(tensor, root=0).wait()`."""
+    timeout = timedelta(seconds=timeout_s)
+    store = store or dist.TCPStore("127.0.0.1", port, 2, False, timeout=timeout)
+    if backend == "nccl":
+        torch.cuda.set_device(device)
+        return dist.ProcessGroupNCCL(store, rank, 2)
+    return dist.ProcessGroupGloo(store, rank, 2, timeout)

@@ -142,12 +142,14 @@ def _train_recorded(config: RunConfig, files: RunFiles, progress: bool, should_s
         raise
 
 
-def _start_pipeline(state: RunState, threads: int) -> None:
-    """PipelineRL: one core samples in its own process, the others train."""
+def _start_pipeline(state: RunState, threads: int, saved: dict | None) -> None:
+    """PipelineRL: one core samples in its own process, the others train; a checkpoint's in-flight batches
+    and sampler RNG state carry on."""
     from scaling.rl.pipeline import PipelineSampler
 
     torch.set_num_threads(max(1, threads - 1))
-    state.pipeline = PipelineSampler(state.config, state.base_path, state.model, threads=1, version=state.meter.step)
+    state.pipeline = PipelineSampler(state.config, state.base_path, state.model, threads=1, version=state.meter.step,
+                                     resume=(saved or {}).get("pipeline"))
 
 
 def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: Runtime) -> dict | None:
@@ -176,7 +178,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     if main and not files.config.exists():  # claimed only once the run could start (warm start and model built)
         save_run_config(config, files.config)
     if config.train.pipeline_k > 0:
-        _start_pipeline(state, threads)
+        _start_pipeline(state, threads, saved)
     step = state.meter.step
     trajectories = (TableLog(files.trajectories, TRAJECTORY_COLUMNS, main)
                     if config.log.trajectories != "none" else None)

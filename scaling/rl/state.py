@@ -49,6 +49,7 @@ class RunState:
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None, "pool": self.pool.state_dict(),
                 "sample_generator": self.sample_generator.get_state(), "meter": vars(self.meter).copy(),
+                "pipeline": self.pipeline.state_dict() if self.pipeline is not None else None,
                 # A collective under data parallelism: rank 0 saves every rank's sampling streams.
                 "world_size": self.runtime.world_size, "ranks": self.runtime.all_gather(self._rank_rngs())}
 
