@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,12 @@ def test_readme_command_runs(args, tmp_path, monkeypatch):
     for folder in ("results", "experiments"):
         (tmp_path / folder).symlink_to(ROOT / folder)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, f"scaling {' '.join(args)}:\n{result.output}"
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert not deprecated, f"scaling {' '.join(args)} printed deprecation warnings: {deprecated}"
 
 
 def test_every_path_the_readme_names_exists():
