@@ -1,9 +1,9 @@
 """`scaling export`: a run's (or a study's) logged trajectories as a deduplicated SFT dataset for distillation.
 
 Rows come from trajectories.parquet (log.trajectories), are kept when their reward is at least `min_reward`,
-and are deduplicated on (prompt, completion): a prompt solved the same way at many steps appears once. Two
-layouts, the ones TRL's SFTTrainer reads: prompt/completion columns, or chat `messages` (a user turn with the
-prompt, an assistant turn with the completion; `system` adds a system turn first).
+and are deduplicated on (prompt, completion): a prompt solved the same way at many steps appears once. Prompts
+are shown as the run's model saw them (its task.prompt_template and task.system_prompt). Two layouts, the ones
+TRL's SFTTrainer reads: prompt/completion columns, or chat `messages` (system, user and assistant turns).
 """
 
 from __future__ import annotations
@@ -18,21 +18,39 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scaling.rl.prompts import messages
 from scaling.store import load_trajectories
+from scaling.tasks.base import PromptStyle
 
 FORMATS = ("jsonl", "parquet")
 
 
+def _style(row: dict[str, Any], system: str | None) -> PromptStyle:
+    """The run's prompt style (task.prompt_template, task.system_prompt), `system` overriding its system prompt."""
+    template = row.get("task.prompt_template")
+    return PromptStyle(template=template if isinstance(template, str) else "{question}",
+                       system=system if system is not None else row.get("task.system_prompt") or None)
+
+
 def sft_records(trajectories: pd.DataFrame, min_reward: float = 1.0, chat: bool = False,
                 system: str | None = None) -> list[dict[str, Any]]:
-    """Deduplicated SFT records from trajectory rows (earliest occurrence kept, in run and step order)."""
+    """Deduplicated SFT records from trajectory rows (earliest occurrence kept, in run and step order), with each
+    run's prompt template and system prompt applied as the model saw them; `system` replaces the system prompt."""
     kept = trajectories[trajectories["reward"] >= min_reward]
-    kept = kept.drop_duplicates(["prompt", "completion"], keep="first")
-    if not chat:
-        return [{"prompt": p, "completion": c} for p, c in zip(kept["prompt"], kept["completion"])]
-    head = [{"role": "system", "content": system}] if system else []
-    return [{"messages": head + [{"role": "user", "content": p}, {"role": "assistant", "content": c}]}
-            for p, c in zip(kept["prompt"], kept["completion"])]
+    records, seen = [], set()
+    for row in kept.to_dict("records"):
+        style = _style(row, system)
+        if chat:
+            record = {"messages": messages(row["prompt"], style) + [{"role": "assistant", "content": row["completion"]}]}
+            key = json.dumps(record["messages"], ensure_ascii=False)
+        else:
+            user = style.user_message(row["prompt"])
+            record = {"prompt": f"{style.system}\n\n{user}" if style.system else user, "completion": row["completion"]}
+            key = json.dumps([record["prompt"], record["completion"]], ensure_ascii=False)
+        if key not in seen:
+            seen.add(key)
+            records.append(record)
+    return records
 
 
 def _write_atomic(out: Path, write) -> None:

@@ -292,15 +292,16 @@ def _combined_table(source: Any) -> pd.DataFrame | None:
 
 
 def load_trajectories(source: Any) -> pd.DataFrame:
-    """Every run's trajectory rows (TRAJECTORY_COLUMNS, then `run_id`, `run_name`) for a run folder, a study
-    folder or spec, or a folder of run folders; empty when no run logged trajectories."""
+    """Every run's trajectory rows (TRAJECTORY_COLUMNS, then `run_id`, `run_name` and the run's config as dotted
+    columns, as in load_evals) for a run folder, a study folder or spec, or a folder of run folders; empty when no
+    run logged trajectories."""
     frames = []
     for run_dir, _, info in _study_runs(source):
         path = RunFiles(run_dir).trajectories
         if path.exists():
             frame = read_table_pinned(path).to_pandas()
-            name = (info or {}).get("run_name") or _run_meta(run_dir)["run_name"]
-            frames.append(frame.assign(run_id=run_dir.name, run_name=name))
+            meta = info or _run_meta(run_dir)
+            frames.append(frame.assign(run_id=run_dir.name, **{k: [v] * len(frame) for k, v in meta.items()}))
     if not frames:
         return arrow_schema(TRAJECTORY_COLUMNS).empty_table().to_pandas().assign(
             run_id=pd.Series(dtype=str), run_name=pd.Series(dtype=str))

@@ -71,3 +71,23 @@ def test_export_names_the_missing_log(tmp_path):
     save_run_config(RunConfig(), tmp_path / "config.yaml")
     result = CliRunner().invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "x.jsonl")])
     assert result.exit_code == 2 and "log.trajectories" in result.output
+
+
+def test_export_shows_prompts_as_the_run_templated_them(tmp_path):
+    from scaling.config import RunConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = RunConfig.model_validate({"task": {"prompt_template": "Solve, answer in \\boxed{}.\n{question}",
+                                                "system_prompt": "You are careful."}})
+    save_run_config(config, run / "config.yaml")
+    TableLog(run / "trajectories.parquet", TRAJECTORY_COLUMNS).append(
+        [{"step": 1, "prompt_id": 0, "sample": 0, "prompt": "1+1=", "completion": "\\boxed{2}", "reward": 1.0, "tokens": 9}])
+    out = tmp_path / "chat.jsonl"
+    assert CliRunner().invoke(app, ["export", str(run), "--chat", "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text()) == {"messages": [
+        {"role": "system", "content": "You are careful."},
+        {"role": "user", "content": "Solve, answer in \\boxed{}.\n1+1="},
+        {"role": "assistant", "content": "\\boxed{2}"}]}
+    assert CliRunner().invoke(app, ["export", str(run), "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["prompt"] == "You are careful.\n\nSolve, answer in \\boxed{}.\n1+1="
