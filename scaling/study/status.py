@@ -23,7 +23,7 @@ from scaling.store import RunFiles, read_table_pinned
 from scaling.study import local
 from scaling.study.job import STOPPED_EXIT_CODE
 from scaling.study.manifest import read_manifest
-from scaling.watch import coverage_warning
+from scaling.watch import coverage_warning, gap_warnings, rft_gap
 
 STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "missing")
 LIVE = ("pending", "running", "requeued")
@@ -131,15 +131,27 @@ def _progress(files: RunFiles, finished: bool) -> dict[str, Any]:
     return out
 
 
-def coverage_note(files: RunFiles, finished: bool) -> str | None:
-    """The verifier-coverage warning (scaling.watch): from the step metrics while a run goes, from the
-    evaluation rows (cheaper: one row per evaluation) once it is done."""
-    path, column = (files.evals, "train_zero_reward_frac") if finished else (files.metrics, "zero_reward_frac")
+def run_warnings(files: RunFiles, finished: bool) -> str | None:
+    """Warnings from scaling.watch in one read of each table: verifier coverage (from the step metrics while a run
+    goes, from the evaluation rows once it is done) and the RFT gap (training-set against held-out pass rate)."""
+    notes = []
     try:
-        table = read_table_pinned(path, columns=["step", column])
-    except (OSError, ValueError, KeyError):  # no table yet, or one written before coverage was logged
-        return None
-    return coverage_warning(table.column("step").to_pylist(), table.column(column).to_pylist())
+        evals = read_table_pinned(files.evals, columns=["step", "pass_rate", "train_pass_rate",
+                                                        "train_zero_reward_frac"]).to_pandas()
+    except (OSError, ValueError, KeyError):  # no evaluations yet, or a table from before these were logged
+        evals = None
+    if finished and evals is not None:
+        notes.append(coverage_warning(evals["step"].tolist(), evals["train_zero_reward_frac"].tolist()))
+    elif not finished:
+        try:
+            steps = read_table_pinned(files.metrics, columns=["step", "zero_reward_frac"])
+            notes.append(coverage_warning(steps.column("step").to_pylist(), steps.column("zero_reward_frac").to_pylist()))
+        except (OSError, ValueError, KeyError):
+            pass
+    if evals is not None:
+        name = files.dir.name
+        notes.append(gap_warnings(rft_gap(evals.assign(run_id=name, run_name=name))).get(name))
+    return "; ".join(n for n in notes if n) or None
 
 
 def _health(files: RunFiles, state: str) -> str | None:
@@ -188,7 +200,7 @@ def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | No
         state, reason = "failed", "ended without a DONE marker"
     row["state"] = state
     row.update(_progress(files, finished=state == "done"))
-    row["warning"] = coverage_note(files, finished=state == "done")
+    row["warning"] = run_warnings(files, finished=state == "done")
     row["health"] = _health(files, state)
     if state == "failed":
         tail = log_tail(Path(study_dir), run_id, record)

@@ -146,3 +146,19 @@ def test_status_warns_when_zero_reward_groups_dominate_for_50_steps(write_spec) 
     assert "broaden the prompt set" in result.output and f"warning {runs[1].name}" not in result.output
     rows = json.loads(invoke("status", str(write_spec()), "--json").stdout)["rows"]
     assert rows[0]["warning"].startswith("more than 80%") and rows[1]["warning"] is None
+
+    # RFT: the training-set pass rate pulls away from the held-out one
+    from scaling.store import EVAL_COLUMNS
+
+    TableLog(fine / "evals.parquet", EVAL_COLUMNS).append(
+        [{"step": s, "pass_rate": 0.3, "train_pass_rate": 0.3 + s / 200} for s in (0, 20, 40, 60)])
+    result = invoke("status", str(write_spec()))
+    assert f"warning {runs[1].name}: the training-set pass rate leads the held-out one by 0.30 at step 60" in result.output
+
+    # a finished run: coverage from its evaluation rows (one per evaluation, each covering the steps before it)
+    TableLog(starved / "evals.parquet", EVAL_COLUMNS).append(
+        [{"step": s, "pass_rate": 0.0, "train_zero_reward_frac": 0.95 if s else float("nan")} for s in (0, 25, 50, 75)])
+    (starved / "DONE").write_text("{}")
+    result = invoke("status", str(write_spec()))
+    assert f"warning {runs[0].name}: more than 80% of groups got zero reward for 75 consecutive steps (steps 1–75)" \
+        in result.output
