@@ -32,6 +32,14 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def visible_gpus() -> list[str]:
+    """The CUDA device ids this process may hand out (CUDA_VISIBLE_DEVICES when set), for per-run GPU slots."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())] if cuda_available() else []
+
+
 def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     """`auto` is the local rank's GPU when one is visible, else the CPU; `cuda` picks the local rank's GPU."""
     if spec == "auto":

@@ -87,9 +87,12 @@ def warmstart_configs(configs: list[dict[str, Any]], warmstart_entry: str) -> li
     return out
 
 
-def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None, entry: Entry) -> dict[str, str]:
+def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None, entry: Entry,
+                 resources: Resources | None = None) -> dict[str, str]:
+    resources = resources or Resources()
+    world, gpus = resources.world_size, resources.gpus_per_rank * resources.world_size
     threads = max(int(r.config.get("threads") or 1) for r in runs)
-    cap = max_parallel or max(1, local.cores() // threads)
+    cap = max_parallel or max(1, local.cores() // (threads * world))
     tag = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     batch_file = study_dir / "local" / f"batch-{tag}.json"
     for run in runs:  # a stale state from an earlier attempt must not be read as this one's
@@ -97,8 +100,8 @@ def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None
     write_json_atomic(batch_file, {
         "study_dir": str(study_dir), "max_parallel": cap, "train_entry": entry.train,
         "warmstart_entry": entry.warmstart, "warmstarts": [r.config for r in runs],
-        "runs": [{"run_id": r.run_id, "run_dir": str(r.run_dir), "threads": int(r.config.get("threads") or 1)}
-                 for r in runs]})
+        "runs": [{"run_id": r.run_id, "run_dir": str(r.run_dir), "threads": int(r.config.get("threads") or 1),
+                  "world_size": world, "gpus": gpus} for r in runs]})
     pid = local.spawn_runner(batch_file, study_dir / "local" / f"runner-{tag}.log")
     return {run.run_id: f"local-{pid}" for run in runs}
 
@@ -119,7 +122,15 @@ def slurm_parameters(resources: Resources, name: str, threads: int, max_parallel
         "array_parallelism": max_parallel or resources.array_parallelism or 256,
         "additional_parameters": _sbatch_extra(resources.sbatch_extra) or None,
     }
-    if resources.gpus_per_run:
+    if resources.world_size > 1:
+        # One job (or array element) per run: srun starts nodes x tasks_per_node ranks, each joining the process
+        # group from Slurm's environment (RunJob); a rank that dies takes its job down rather than leave the rest
+        # waiting in a collective.
+        params.update(nodes=resources.nodes, ntasks_per_node=resources.tasks_per_node,
+                      srun_args=["--kill-on-bad-exit=1"])
+        if resources.gpus_per_task:
+            params["gpus_per_task"] = resources.gpus_per_task
+    elif resources.gpus_per_run:
         params["gpus_per_node"] = resources.gpus_per_run
     if resources.mem_gb:
         params["mem"] = f"{int(resources.mem_gb * 1024)}MB"

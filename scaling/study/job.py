@@ -15,6 +15,7 @@ the work since the last one survives if the step ends within Slurm's KillWait.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import time
 import traceback
@@ -75,6 +76,21 @@ def mark_failed(files: RunFiles, error: BaseException) -> None:
                               "time": time.time()})
 
 
+def join_slurm_tasks() -> None:
+    """Inside a multi-task Slurm job (a data-parallel run): export this task's RANK, WORLD_SIZE, LOCAL_RANK and
+    the rendezvous address from Slurm's variables, as torchrun would set them (scaling.runtime reads them)."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ and "RANK" not in os.environ:
+        from submitit.helpers import TorchDistributedEnvironment
+
+        # Slurm binds each task's GPUs itself (--gpus-per-task); scaling.runtime picks by local rank otherwise.
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+def is_writer() -> bool:
+    """Rank 0 of a data-parallel run (or a one-process run): the one that writes markers in the run folder."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class RunJob(Checkpointable):
     """Train one run; picklable (a config dict, a folder, the entry point's import path)."""
 
@@ -91,17 +107,21 @@ class RunJob(Checkpointable):
         train = resolve(self.train_entry)
         if files.done.exists():  # a duplicate submission of a finished run: nothing to do
             return {"status": "done", "skipped": True}
+        join_slurm_tasks()
         stop = StopFlag(self.stop_signals)
         try:  # the trainer takes the run lock; a forced relaunch waits for the old process to leave
             result = train(config, files.dir, progress=False, should_stop=stop.is_set, lock_wait_s=LOCK_WAIT_S)
         except LockError:  # another live process writes this run: its folder is not ours to mark
             raise
         except Exception as error:
-            mark_failed(files, error)
+            if is_writer():
+                mark_failed(files, error)
             raise
         finally:
             stop.restore()
         if result.get("status") == "stopped":
-            stop.forward()  # under submitit: checkpoint() + requeue + exit; elsewhere a no-op
+            # Under submitit: checkpoint() + requeue + exit on rank 0 (it requeues the whole job); the other
+            # ranks' handler returns and they end here, after all ranks saved the same step.
+            stop.forward()
         return result
 

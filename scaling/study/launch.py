@@ -114,7 +114,7 @@ def _submit(spec: Spec, study_dir: Path, todo: list[Run], kind: str, max_paralle
     job_ids: dict[str, str] = {}
     try:
         if kind == "local":
-            job_ids.update(executors.submit_local(study_dir, prepared, max_parallel, entry))
+            job_ids.update(executors.submit_local(study_dir, prepared, max_parallel, entry, spec.resources))
         else:
             executors.submit_slurm(study_dir, prepared, spec.resources, spec.name, max_parallel, entry, job_ids)
     finally:  # also after a failed sbatch: the arrays already submitted must be in the manifest

@@ -69,24 +69,42 @@ def cores() -> int:
 
 def try_lock_slots(count: int) -> list[int] | None:
     """Lock `count` of the machine's core slots without blocking; None if not enough are free."""
-    total = cores()
+    held = _try_lock([f"slot-{index}" for index in range(cores())], count)
+    return None if held is None else [fd for _, fd in held]
+
+
+def try_lock_gpus(count: int) -> tuple[list[int], list[str]] | None:
+    """Lock `count` of the visible GPUs (slot files shared by every runner, like the core slots) without blocking:
+    (lock fds, their CUDA_VISIBLE_DEVICES ids), or None if not enough are free. 0 GPUs: nothing to lock."""
+    if count == 0:
+        return [], []
+    from scaling.runtime import visible_gpus
+
+    gpus = visible_gpus()
+    if count > len(gpus):
+        raise RuntimeError(f"a run asks for {count} GPUs, this machine shows {len(gpus)}")
+    held = _try_lock([f"gpu-{gpu}" for gpu in gpus], count)
+    return None if held is None else ([fd for _, fd in held], [name.removeprefix("gpu-") for name, _ in held])
+
+
+def _try_lock(names: list[str], count: int) -> list[tuple[str, int]] | None:
     folder = slots_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    held: list[int] = []
-    for index in range(total):
-        fd = os.open(folder / f"slot-{index}", os.O_RDWR | os.O_CREAT, 0o644)
+    held: list[tuple[str, int]] = []
+    for name in names:
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            taken = try_flock(fd, folder / f"slot-{index}")
+            taken = try_flock(fd, folder / name)
         except BaseException:
             os.close(fd)
             raise
         if taken:
-            held.append(fd)
+            held.append((name, fd))
         else:
             os.close(fd)
-        if len(held) == min(count, total):
+        if len(held) == min(count, len(names)):
             return held
-    for fd in held:  # never hold part of a request while waiting (two runners could deadlock)
+    for _, fd in held:  # never hold part of a request while waiting (two runners could deadlock)
         os.close(fd)
     return None
 
@@ -130,15 +148,18 @@ def _ensure_warmstarts(batch: dict[str, Any]) -> str | None:
     return None
 
 
-def _start_worker(batch: dict[str, Any], run: dict[str, Any], fds: list[int]) -> subprocess.Popen:
+def _start_worker(batch: dict[str, Any], run: dict[str, Any], fds: list[int], gpus: list[str]) -> subprocess.Popen:
     log_file = Path(batch["study_dir"]) / "logs" / f"{run['run_id']}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(run["threads"]), "MKL_NUM_THREADS": str(run["threads"])}
+    if gpus:  # this run's own GPUs; its ranks pick theirs by local rank (scaling.runtime)
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     with open(log_file, "ab") as log:
         log.write(f"=== start {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}\n".encode())
         log.flush()
         return subprocess.Popen(
-            [sys.executable, "-m", "scaling.study.local", "worker", run["run_dir"], batch["train_entry"], run["run_id"]],
+            [sys.executable, "-m", "scaling.study.local", "worker", run["run_dir"], batch["train_entry"], run["run_id"],
+             "--world-size", str(run.get("world_size", 1))],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=fds)
 
 
@@ -163,11 +184,15 @@ def run_batch(batch_file: Path) -> None:
                 _fail_unstarted(study, run, error, me)
                 pending.pop(0)
                 continue
-            fds = try_lock_slots(run["threads"])
-            if fds is None:
+            fds = try_lock_slots(run["threads"] * run.get("world_size", 1))
+            gpus = try_lock_gpus(run.get("gpus", 0)) if fds is not None else None
+            if gpus is None:
+                for fd in fds or []:
+                    os.close(fd)
                 break
+            fds = fds + gpus[0]
             try:
-                proc = _start_worker(batch, run, fds)
+                proc = _start_worker(batch, run, fds, gpus[1])
             finally:
                 for fd in fds:  # the worker holds its own copies; the slot frees when it exits
                     os.close(fd)
@@ -183,6 +208,35 @@ def _fail_unstarted(study: Path, run: dict[str, Any], error: str, me: int) -> No
     files = RunFiles(run["run_dir"])
     files.mark(files.failed, {"reason": error, "time": time.time()})
     _write_own(study, run["run_id"], me, state="exited", returncode=1)
+
+
+def run_ranks(run_dir: str, train_entry: str, world_size: int) -> int:
+    """A data-parallel run on this machine: `world_size` rank processes with torchrun's environment. SIGTERM and
+    SIGUSR2 go to every rank (they stop together at the next step boundary); when a rank fails, the others are
+    ended, as torchrun does. Exit code: 0 done, STOPPED_EXIT_CODE stopped, else the failing rank's code."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks = [subprocess.Popen([sys.executable, "-m", "scaling.study.local", "worker", run_dir, train_entry, "rank"],
+                              env={**os.environ, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(world_size),
+                                   "LOCAL_WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1",
+                                   "MASTER_PORT": str(port)}) for r in range(world_size)]
+    forward = lambda signum, frame: [p.send_signal(signum) for p in ranks if p.poll() is None]
+    for signum in (signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, forward)
+    while any(p.poll() is None for p in ranks):
+        failed = [p for p in ranks if p.poll() not in (None, 0, STOPPED_EXIT_CODE)]
+        if failed:
+            time.sleep(5)  # a grace period: the survivors usually fail on their own, with their reason
+            for p in ranks:
+                if p.poll() is None:
+                    p.kill()
+        time.sleep(POLL_S)
+    codes = [p.returncode for p in ranks]
+    bad = [c for c in codes if c not in (0, STOPPED_EXIT_CODE)]
+    return bad[0] if bad else (STOPPED_EXIT_CODE if STOPPED_EXIT_CODE in codes else 0)
 
 
 def run_worker(run_dir: str, train_entry: str) -> int:
@@ -202,10 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("run_dir")
     worker.add_argument("train_entry")
     worker.add_argument("run_id", help="unused; makes the run findable in the process list")
+    worker.add_argument("--world-size", type=int, default=1, help="data-parallel ranks (processes) of the run")
     args = parser.parse_args(argv)
     if args.command == "runner":
         run_batch(Path(args.batch))
         return 0
+    if args.world_size > 1:
+        return run_ranks(args.run_dir, args.train_entry, args.world_size)
     return run_worker(args.run_dir, args.train_entry)
 
 

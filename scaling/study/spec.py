@@ -38,13 +38,28 @@ class _Strict(BaseModel):
 class Resources(_Strict):
     executor: Literal["auto", "local", "slurm", "debug"] = "auto"
     timeout_min: int = Field(60, ge=1, description="Wall-clock limit per run (Slurm --time).")
-    cpus_per_run: int | None = Field(None, ge=1, description="Cores per run; also its torch threads. Default: base.threads or 1.")
-    gpus_per_run: int = Field(0, ge=0)
+    cpus_per_run: int | None = Field(None, ge=1, description="Cores per run (per rank of a data-parallel run); also its "
+                                     "torch threads. Default: base.threads or 1.")
+    gpus_per_run: int = Field(0, ge=0, description="GPUs of a one-process run (data-parallel runs: gpus_per_task).")
+    nodes: int = Field(1, ge=1, description="Data parallelism (torch.distributed DDP): nodes per run (Slurm --nodes).")
+    tasks_per_node: int = Field(1, ge=1, description="Data-parallel ranks per node (Slurm --ntasks-per-node; locally, "
+                                "processes per run). A run has nodes x tasks_per_node ranks, each with cpus_per_run cores.")
+    gpus_per_task: int = Field(0, ge=0, description="GPUs per rank of a data-parallel run (Slurm --gpus-per-task; "
+                               "locally, CUDA_VISIBLE_DEVICES per run). Usually 1.")
     mem_gb: float | None = Field(None, gt=0)
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
+    @property
+    def world_size(self) -> int:
+        """Data-parallel ranks per run."""
+        return self.nodes * self.tasks_per_node
+
+    @property
+    def gpus_per_rank(self) -> int:
+        return self.gpus_per_task or (self.gpus_per_run if self.world_size == 1 else 0)
+
     array_parallelism: int | None = Field(None, ge=1, description="Slurm: tasks of one array running at once.")
     max_array_size: int = Field(1000, ge=1, description="Split arrays larger than this (Slurm MaxArraySize).")
     max_num_timeout: int = Field(3, ge=0, description="Slurm: requeues after a time-out before giving up (submitit).")
@@ -127,6 +142,22 @@ def load_spec(path: str | Path) -> Spec:
     return parse_spec(data, str(path))
 
 
+def _check_parallel(spec: Spec, base) -> None:
+    res = spec.resources
+    if res.world_size == 1:
+        return
+    if res.gpus_per_run:
+        raise SpecError("resources.gpus_per_run: a data-parallel run (tasks_per_node x nodes > 1) asks for "
+                        "resources.gpus_per_task instead")
+    if base.train.pipeline_k > 0:
+        raise SpecError("resources.tasks_per_node: PipelineRL (train.pipeline_k > 0) runs in one process")
+    if base.rollout.prompts_per_step < res.world_size:
+        raise SpecError(f"rollout.prompts_per_step={base.rollout.prompts_per_step} is fewer than the "
+                        f"{res.world_size} data-parallel ranks: every rank samples at least one prompt")
+    if res.executor == "local" and res.nodes > 1:
+        raise SpecError("resources.nodes > 1 needs Slurm (executor: slurm); the local executor runs on one machine")
+
+
 def _check(spec: Spec) -> None:
     """Everything that can be checked per axis, so that errors name the axis and the value."""
     base = _base_config(spec)
@@ -136,6 +167,7 @@ def _check(spec: Spec) -> None:
         raise SpecError(f"seeds: duplicate seed in {spec.seeds}")
     if spec.resources.cpus_per_run and base.threads and base.threads != spec.resources.cpus_per_run:
         raise SpecError(f"base.threads={base.threads} disagrees with resources.cpus_per_run={spec.resources.cpus_per_run}")
+    _check_parallel(spec, base)
     for path in spec.axes:
         _check_axis(spec, path)
     for name, overrides in spec.variants.items():

@@ -85,3 +85,19 @@ def test_sigkilled_run_fails_then_resumes_from_its_checkpoint(write_spec) -> Non
     # evaluation would differ), so the run resumed instead of starting over
     pd.testing.assert_frame_equal(kept.reset_index(drop=True), before.reset_index(drop=True), check_like=True)
     assert status(spec)[0]["state"] == "done"
+
+
+@pytest.mark.slow
+def test_local_data_parallel_run_is_two_processes_and_one_run(write_spec) -> None:
+    """resources.tasks_per_node: 2 -> one run of two rank processes (gloo), its rows written once, by rank 0."""
+    spec = write_spec(base=TINY, axes={"loss.type": ["grpo"]}, seeds=[0],
+                      resources={"executor": "local", "cpus_per_run": 1, "tasks_per_node": 2})
+    study = load_spec(spec).study_dir
+    run_id = launch(spec).submitted[0]
+    rows = wait_finished(spec, timeout_s=240)
+    assert [r["state"] for r in rows] == ["done"], rows
+    evals, metrics = read_evals(study / "runs" / run_id), read_metrics(study / "runs" / run_id)
+    assert list(evals["step"]) == [0, 2, 4] and all(len(c) == 16 for c in evals["correct_counts"])
+    assert (metrics["samples_seen"].diff().dropna() == 16).all()  # both ranks' 8 samples a step
+    log = (study / "logs" / f"{run_id}.log").read_text()
+    assert log.count('"status": "done"') == 2  # each rank reported its end

@@ -64,6 +64,18 @@ def test_arrays_are_split_and_carry_the_resources(write_spec, mocked_slurm) -> N
     assert sorted(again.job_ids.values()) == ["14_0", "14_1"]
 
 
+def test_a_data_parallel_run_is_one_job_of_several_tasks(write_spec, mocked_slurm) -> None:
+    spec = write_spec(seeds=[0, 1], resources={"executor": "slurm", "nodes": 2, "tasks_per_node": 4,
+                                                "gpus_per_task": 1, "cpus_per_run": 3})
+    result = launch(spec, entry=FAKE)
+    assert sorted(result.job_ids.values()) == ["12_0", "12_1", "12_2", "12_3"]  # one element per run, not per rank
+    sbatch = (load_spec(spec).study_dir / "slurm" / "12" / "12_submission.sh").read_text()
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-task=1",
+                 "#SBATCH --cpus-per-task=3", "--kill-on-bad-exit=1"):
+        assert line in sbatch, line
+    assert "--gpus-per-node" not in sbatch
+
+
 def test_a_task_runs_through_submitit_and_shows_done(write_spec, mocked_slurm) -> None:
     spec = write_spec(axes={"loss.type": ["grpo"]}, seeds=[0], resources={"executor": "slurm"})
     result = launch(spec, entry=FAKE)

@@ -73,6 +73,11 @@ def test_short_axis_names(tmp_path: Path) -> None:
     ({"colour": "blue"}, "colour: unknown key"),
     ({"derived": ["train.stepz"]}, "derived train.stepz: unknown config field"),
     ({"derived": ["loss.type"]}, "derived loss.type: an axis cannot be derived"),
+    ({"resources": {"tasks_per_node": 2, "gpus_per_run": 1}}, "resources.gpus_per_run: a data-parallel run"),
+    ({"resources": {"tasks_per_node": 2}, "base": {"train": {"pipeline_k": 1}}}, "PipelineRL"),
+    ({"resources": {"tasks_per_node": 4}, "base": {"rollout": {"prompts_per_step": 2}}},
+     "rollout.prompts_per_step=2 is fewer than the 4 data-parallel ranks"),
+    ({"resources": {"executor": "local", "nodes": 2}}, "resources.nodes > 1 needs Slurm"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(".", r"\.")) as err:
