@@ -23,7 +23,7 @@ from scaling.infer.sources import resolve
 from scaling.infer.tables import load_samples
 from scaling.report_infer import write_inference_report
 
-BUDGETS = ["0", "2", "4", "6", "8", "none", "12:", "16:"]   # MAX, or MIN: (extend with "Wait")
+BUDGETS = ["0", "1", "2", "3", "4", "none", "8:", "12:"]   # MAX, or MIN: (extend with "Wait"); natural thinking is 5 tokens
 TARGETS = (0.5, 0.8, 0.9)
 PROBLEMS = (1e2, 1e4, 1e6)
 

@@ -114,21 +114,20 @@ def resolve(source: Path, config: RunConfig | None = None) -> list[Source]:
 
 
 def select(checkpoints: list[Checkpoint], which: list[str], name: str) -> list[Checkpoint]:
-    """`all`, `last`, or step numbers."""
+    """`all`, `last` and step numbers, in any mix (each checkpoint once, in step order)."""
     if not checkpoints:
         raise ValueError(f"{name}: no checkpoints to sample from (train with checkpoint.keep_eval_weights=true)")
-    if not which or which == ["all"]:
-        return checkpoints
-    if which == ["last"]:
-        return checkpoints[-1:]
     by_step = {c.step: c for c in checkpoints}
-    chosen = []
-    for item in which:
+    chosen: set[int] = set()
+    for item in which or ["all"]:
+        if item in ("all", "last"):
+            chosen |= set(by_step) if item == "all" else {checkpoints[-1].step}
+            continue
         try:
             step = int(item)
         except ValueError:
             raise ConfigError(f"--checkpoints: expected all, last or step numbers, not {item!r}") from None
         if step not in by_step:
             raise ValueError(f"{name}: no checkpoint at step {step} (have {', '.join(map(str, sorted(by_step)))})")
-        chosen.append(by_step[step])
-    return chosen
+        chosen.add(step)
+    return [by_step[s] for s in sorted(chosen)]

@@ -79,3 +79,13 @@ def test_the_pure_modules_do_not_import_torch():
     code = ("import sys; import scaling.infer.estimators, scaling.infer.coverage, scaling.infer.curves, "
             "scaling.infer.tradeoff, scaling.infer.tables; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_checkpoint_selection_mixes_steps_and_last():
+    from scaling.infer.sources import Checkpoint, select
+
+    ckpts = [Checkpoint(s, float(s), lambda: None, "") for s in (0, 50, 100)]
+    assert [c.step for c in select(ckpts, ["0", "last"], "run")] == [0, 100]
+    assert [c.step for c in select(ckpts, ["all"], "run")] == [0, 50, 100]
+    with pytest.raises(ValueError, match="no checkpoint at step 7"):
+        select(ckpts, ["7"], "run")
