@@ -181,6 +181,11 @@ def set_device_rng_state(runtime: Runtime, state: torch.Tensor | None) -> None:
         torch.cuda.set_rng_state(state.cpu(), runtime.device)
 
 
+def device_name(runtime: Runtime) -> str:
+    """The accelerator's marketing name (for peak-FLOPs tables), or "cpu"."""
+    return torch.cuda.get_device_name(runtime.device) if runtime.is_cuda else "cpu"
+
+
 def sampler_device(trainer: torch.device) -> torch.device:
     """A PipelineRL sampler's device: the next visible GPU when the trainer's GPU has a neighbour (sampling and
     training then overlap on separate devices), else the trainer's own device."""
