@@ -278,3 +278,37 @@ def test_external_requeue_without_usr2_resumes_from_the_newest_checkpoint(tmp_pa
     _finishes_as_if_uninterrupted(spec, run_dir, reference)
     log = Path(load_spec(spec).study_dir / "slurm" / job_id / f"{job_id}_0_log.out").read_text()
     assert log.count("Starting with JobEnvironment") == 2  # one log, appended across the requeue
+
+
+# ------------------------------------------------------------------------------------------ data parallel
+
+# Two ranks of one CPU each: all the test node has. Long enough for a USR2 to land mid-run.
+DP = {**TINY, "checkpoint_every": 3, "train": {"steps": 24}, "eval": {"every": 8, "k": 2}}
+DP_RESOURCES = {"tasks_per_node": 2, "cpus_per_run": 1, "mem_gb": 1.5}
+
+
+def task_logs(spec: Path) -> list[Path]:
+    return sorted((load_spec(spec).study_dir / "slurm").rglob("*_log.err"))
+
+
+@pytest.mark.timeout(900)
+def test_data_parallel_run_is_one_two_task_job_and_survives_usr2_preemption(tmp_path: Path) -> None:
+    straight = write_spec(tmp_path, "dp-straight", base=DP, resources=DP_RESOURCES)
+    launch(straight)
+    (row,) = wait_finished(straight, timeout=400)
+    assert row["state"] == "done", row
+    _, straight_dir, _ = only_run(straight)
+    assert {p.name.split("_")[-2] for p in task_logs(straight)} == {"0", "1"}  # one job, two srun tasks
+    assert (read_metrics(straight_dir)["samples_seen"].diff().dropna() == 16).all()  # both ranks' samples
+
+    preempted = write_spec(tmp_path, "dp-preempted", base=DP, resources=DP_RESOURCES)
+    launch(preempted)
+    _, run_dir, job_id = only_run(preempted)
+    wait_training(run_dir, job_id)
+    slurm("scancel", "--signal=USR2", job_id)  # reaches both tasks; rank 0 requeues the job
+    wait_until(lambda: restarts(job_id) >= 1, 120, f"job {job_id} to be requeued after USR2")
+    (row,) = wait_finished(preempted, timeout=400)
+    assert row["state"] == "done" and row["job_id"] == job_id, row
+    assert newest_checkpoint(run_dir) == 24 and restarts(job_id) == 1
+    assert list(read_metrics(run_dir)["step"]) == list(range(1, 25))
+    pd.testing.assert_frame_equal(evals_without_wall_clock(run_dir), evals_without_wall_clock(straight_dir))
