@@ -118,12 +118,25 @@ class Runtime:
         if not self.distributed:
             return [obj]
         out = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
+        # Pickled tensors come back on the device index they were sent from (rank 1's cuda:1 on rank 0):
+        # send them from the CPU and bring them onto this rank's device.
+        dist.all_gather_object(out, _tensors_to(obj, torch.device("cpu")))
+        return [_tensors_to(part, self.device) for part in out]
 
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+
+def _tensors_to(obj, device: torch.device):
+    """`obj` with every tensor in it (through lists, tuples and dicts) moved to `device`."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors_to(item, device) for item in obj)
+    if isinstance(obj, dict):
+        return {key: _tensors_to(value, device) for key, value in obj.items()}
+    return obj
 
 
 def _env_int(name: str, default: int) -> int:

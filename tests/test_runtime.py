@@ -32,3 +32,15 @@ def test_devices_in_use_counts_cores_on_cpu_and_gpus_per_rank():
     assert Runtime(torch.device("cpu"), world_size=2).devices_in_use(threads=3) == 6
     assert Runtime(torch.device("cuda", 0), world_size=4).devices_in_use(threads=8) == 4
     assert peak_memory_bytes(Runtime(torch.device("cpu"))) != peak_memory_bytes(Runtime(torch.device("cpu")))  # NaN
+
+
+def test_gathered_objects_carry_their_tensors_onto_this_ranks_device():
+    """all_gather sends tensors from the CPU and lands them on the receiving rank's device, through containers."""
+    import torch
+
+    from scaling.runtime import _tensors_to
+
+    t = torch.ones(2, device="cpu")
+    moved = _tensors_to((t, [t, 3], {"a": t, "b": "x"}), torch.device("meta"))
+    assert isinstance(moved, tuple) and isinstance(moved[1], list) and moved[1][1] == 3 and moved[2]["b"] == "x"
+    assert {x.device.type for x in (moved[0], moved[1][0], moved[2]["a"])} == {"meta"}

@@ -16,7 +16,7 @@ from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
 from scaling.rl.update import PolicyLogProbs
-from scaling.runtime import Runtime, cores_available, init_runtime
+from scaling.runtime import Runtime, cores_available, device_rng_state, init_runtime, set_device_rng_state
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, Task
 
@@ -54,7 +54,8 @@ class RunState:
                 "world_size": self.runtime.world_size, "ranks": self.runtime.all_gather(self._rank_rngs())}
 
     def _rank_rngs(self) -> dict:
-        return {"sample_generator": self.sample_generator.get_state(), "torch": torch.get_rng_state()}
+        return {"sample_generator": self.sample_generator.get_state(), "torch": torch.get_rng_state(),
+                "device": device_rng_state(self.runtime)}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -73,6 +74,7 @@ class RunState:
             mine = state["ranks"][self.runtime.rank]
             self.sample_generator.set_state(mine["sample_generator"].cpu())
             torch.set_rng_state(mine["torch"].cpu())
+            set_device_rng_state(self.runtime, mine.get("device"))
         self.meter = ComputeMeter.restore(state["meter"], devices=self.meter.devices)
 
 
