@@ -51,13 +51,13 @@ def build_tiny_model(config: ModelConfig, tokenizer: PreTrainedTokenizerFast, se
     return model
 
 
-def load_pretrained(path: str | Path, attn_implementation: str = "eager"):
-    """Load a causal LM and its tokenizer from a local folder or a hub name."""
+def load_pretrained(path: str | Path, attn_implementation: str = "eager", dtype: torch.dtype = torch.float32):
+    """Load a causal LM and its tokenizer from a local folder or a hub name, its weights in `dtype`."""
     hf_logging.disable_progress_bar()  # one bar per load would drown a study's own progress display
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         with torch.device("cpu"):  # the caller moves it to the run's device
-            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype,
                                                          attn_implementation=attn_implementation)
     except OSError as err:
         raise ValueError(f"model.name_or_path: cannot load {str(path)!r} ({str(err).splitlines()[0]})") from None
@@ -74,12 +74,15 @@ def check_attention(implementation: str) -> None:
                          "(pip install flash-attn --no-build-isolation), or use sdpa")
 
 
-def make_policy(config: ModelConfig, seed: int, path: str | Path | None = None):
-    """The starting policy (on the CPU): a saved model at `path`, else `config.name_or_path`, else a fresh tiny one."""
+def make_policy(config: ModelConfig, seed: int, path: str | Path | None = None, dtype: torch.dtype = torch.float32):
+    """The starting policy (on the CPU): a saved model at `path`, else `config.name_or_path`, else a fresh tiny one.
+
+    A saved model loads in `dtype`: an RL run in bf16 or fp16 passes its compute dtype, so an 8B model takes
+    16 GB of host memory per rank while it loads instead of 32 (the result equals loading in fp32 and casting)."""
     check_attention(config.attn_implementation)
     source = path or config.name_or_path
     if source is not None:
-        model, tokenizer = load_pretrained(source, config.attn_implementation)
+        model, tokenizer = load_pretrained(source, config.attn_implementation, dtype)
     else:
         tokenizer = char_tokenizer()
         model = build_tiny_model(config, tokenizer, seed)

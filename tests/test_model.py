@@ -42,3 +42,22 @@ def test_saved_model_loads_through_the_pretrained_path(tmp_path):
 def test_missing_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="model.name_or_path: cannot load"):
         load_pretrained(tmp_path / "nothing-here")
+
+
+def test_a_saved_model_loads_in_the_compute_dtype_as_if_cast_after_loading(tmp_path):
+    cfg = ModelConfig(hidden_size=32, layers=1, heads=2, intermediate_size=64)
+    model, tok = make_policy(cfg, seed=0)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    low, _ = make_policy(ModelConfig(name_or_path=str(tmp_path)), seed=0, dtype=torch.bfloat16)
+    assert {p.dtype for p in low.parameters()} == {torch.bfloat16}
+    assert all(torch.equal(a.bfloat16(), b) for a, b in zip(model.parameters(), low.parameters()))
+
+
+def test_flash_attention_without_the_package_is_a_one_line_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else real(name, *a))
+    with pytest.raises(ValueError, match="model.attn_implementation: flash_attention_2 needs the flash-attn package"):
+        make_policy(ModelConfig(attn_implementation="flash_attention_2"), seed=0)

@@ -12,7 +12,7 @@ from scaling.config import ConfigError, RunConfig
 from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
 from scaling.rl.prompts import check_encodable
-from scaling.rl.precision import MasterWeights, apply_precision, dtype_summary
+from scaling.rl.precision import DTYPES, MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
 from scaling.rl.warmstart import ensure_base_model
 from scaling.rl.update import PolicyLogProbs
@@ -106,7 +106,9 @@ def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | 
     weights, optimizer state, generators. `task` is the one `validate_inputs` built (else built here)."""
     runtime = runtime or init_runtime(config.device)
     base = _base_model(config, runtime)
-    model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base)
+    precision = config.model.precision  # fp32_lm_head loads in fp32: its head keeps the checkpoint's fp32 weights
+    load_dtype = DTYPES[precision] if precision in ("bf16", "fp16") else torch.float32
+    model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base, dtype=load_dtype)
     apply_precision(model, config.model.precision)
     model.to(runtime.device)
     if task is None:  # else validate_inputs built and checked it
