@@ -112,7 +112,7 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     dof = int(mask.sum()) - n_params
     scale, fdof, flags, msgs = _scale(curve.noise, best["ssr"], dof)
     runs = _runs(xw, yw, w, rw, r0_fixed, n_params, pred, scale)
-    delta = threshold_delta(level, scale * runs["long_run_factor"], fdof)
+    delta = threshold_delta(level, _profile_scale(runs, scale, curve.noise) * runs["long_run_factor"], fdof)
     ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
     iv = param_intervals(ls, best)
     iv = _hull(iv, spread.param_t_intervals(runs, params, level))
@@ -144,8 +144,19 @@ def _runs(xw, yw, w, rw, r0, n_params, pred, scale) -> dict:
     pos = xw > 0  # the anchoring first point (C = 0) is fitted exactly by R0: not a residual
     factor = spread.long_run_factor(std[pos], rw[pos], n_params)
     n_fit = len(own["ids"]) if own["params"] else 1
-    within = float(np.sqrt(np.mean(resid[pos] ** 2) * len(resid[pos]) / max(len(resid[pos]) - n_params * n_fit, 1)))
-    return {**{k: own[k] for k in ("ids", "skipped", "params")}, "long_run_factor": factor, "within_sd": within}
+    dof = max(int(pos.sum()) - n_params * n_fit, 1)
+    within = float(np.sqrt(np.sum(resid[pos] ** 2) / dof))
+    within_scale = float(np.sum(w[pos] * resid[pos] ** 2) / dof)  # chi2/dof about each run's own curve
+    return {**{k: own[k] for k in ("ids", "skipped", "params")}, "long_run_factor": factor, "within_sd": within,
+            "within_scale": within_scale}
+
+
+def _profile_scale(runs: dict, scale: float, noise: str) -> float:
+    """The profile's noise scale: the pooled fit's, or with 2+ runs fitted alone the scatter about each run's
+    own curve (the run-to-run offsets are the t interval's part; counting them here too would count them twice)."""
+    if len(runs["ids"]) < 2 or not runs["params"]:
+        return scale
+    return runs["within_scale"] if noise == "constant" else max(1.0, runs["within_scale"])
 
 
 def _hull(iv: dict, other: dict) -> dict:

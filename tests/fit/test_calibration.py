@@ -71,3 +71,24 @@ def test_a_interval_reaching_one_is_not_identified():
     assert fit.intervals["A"][1] >= 1 - 1e-6
     assert not fit.identified and fit.a_text().startswith("≥")
     assert {"a_interval_open"} & set(fit.flags) or "a_at_bound" in fit.flags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runs, rho", [(3, 0.0), (3, 0.5), (3, 0.8), (5, 0.8)])
+def test_pooled_intervals_cover_autocorrelated_curves_with_seed_offsets(runs, rho):
+    """Seeds with their own asymptote (sd 0.015) and an AR(1) wander (sd 0.015, lag-one correlation rho)
+    on top of measurement noise: the 95% intervals for A and for the mean curve at 2x and 4x the fit
+    window cover the truth 90-99% of the time (benchmarks/bench_coverage.py prints the full table)."""
+    from scaling.fit.simulate import coverage
+
+    cov = coverage(100, runs, rho, seed=7)
+    for key in ("A", "R@2x", "R@4x"):
+        assert 0.90 <= cov[key] <= 0.99, cov
+
+
+def test_simulated_runs_have_the_requested_autocorrelation():
+    from scaling.fit.simulate import ar1
+
+    e = ar1(np.random.default_rng(0), 20000, 0.7, 0.015)
+    assert np.corrcoef(e[:-1], e[1:])[0, 1] == pytest.approx(0.7, abs=0.02)
+    assert e.std() == pytest.approx(0.015, rel=0.05)
