@@ -11,8 +11,9 @@ R0 modes
 Noise: `sigma` (float, array or column) > per-prompt `correct_counts` (known noise) > `eval_prompts`
 and `eval_k` (binomial from the fitted p, iterated twice; the scale is estimated, never below 1,
 because this binomial omits the prompt-difficulty spread) > unknown and constant (estimated from
-the residuals). With known noise, residuals more scattered than it allows (chi-square p < 0.01)
-inflate the scale and say so: a silent narrow interval is worse than a wide one.
+the residuals). A known noise level is a floor: the scale is chi2/dof when larger (with the F
+threshold, so a window of few points gets the wide interval it should), and residuals more scattered
+than the noise allows (chi-square p < 0.01) are flagged: a silent narrow interval is worse than a wide one.
 
 Intervals (`FitResult.interval_method` says which were combined): the profile likelihood with its
 threshold widened by the within-run autocorrelation of the residuals, and, when 2 or more runs are
@@ -72,14 +73,16 @@ def _scale(noise: str, ssr: float, dof: int) -> tuple[float, int | None, list[st
     red = ssr / dof if dof > 0 else float("nan")
     if noise == "constant":
         return red, dof, [], []
-    if noise == "binomial":
-        return (red, dof, [], []) if red > 1 else (1.0, None, [], [])
-    if dof > 0 and sps.chi2.sf(ssr, dof) < 0.01:
-        return red, dof, ["overdispersed"], [
-            f"residuals scatter {np.sqrt(red):.2f}x more than the measurement noise allows "
-            f"(chi2/dof = {red:.2f}); intervals were widened by that factor (autocorrelated points, "
-            f"seed-to-seed variation, or a curve the sigmoid does not describe)"]
-    return 1.0, None, [], []
+    if dof <= 0:
+        return 1.0, None, [], []
+    # The measurement noise is a floor, not the whole story (training noise, wander): the scale is
+    # estimated, never below 1, with the F threshold; few points then give the wide interval they should.
+    if noise == "binomial" or sps.chi2.sf(ssr, dof) >= 0.01:
+        return max(1.0, red), dof, [], []
+    return red, dof, ["overdispersed"], [
+        f"residuals scatter {np.sqrt(red):.2f}x more than the measurement noise allows "
+        f"(chi2/dof = {red:.2f}); intervals were widened by that factor (autocorrelated points, "
+        f"seed-to-seed variation, or a curve the sigmoid does not describe)"]
 
 
 def _residuals(yw, pred, w, ssr, dof, scale) -> dict:
