@@ -64,27 +64,36 @@ def _tie_groups(order: list[FitResult], margin: float) -> list[int]:
 
 
 def compare(fits: Sequence[FitResult], margin: float = 0.02) -> pd.DataFrame:
-    """Ranking table: A (with interval), tie group, shared-A refit and B there, final rank."""
-    order = sorted(fits, key=lambda f: -f.params["A"])
-    tie = _tie_groups(order, margin) if order else []
-    rows = [{"recipe": f.label, "A": f.params["A"], "A_lo": f.intervals["A"][0], "A_hi": f.intervals["A"][1],
-             "A_text": f.a_text(), "B": f.params["B"], "C_mid": f.params["C_mid"], "identified": f.identified,
-             "tie_group": g, "shared_A": np.nan, "B_at_shared_A": np.nan} for f, g in zip(order, tie)]
+    """Ranking table: A (with interval), tie group, shared-A refit and B there, final rank.
+
+    Only identified asymptotes are ranked. An unidentified A is a lower bound: those recipes follow,
+    by their lower bound, with no rank and no tie group (an estimate at the edge of what the data
+    allow says nothing about which recipe ends higher).
+    """
+    known = sorted((f for f in fits if f.identified), key=lambda f: -f.params["A"])
+    bounds = sorted((f for f in fits if not f.identified), key=lambda f: -f.intervals["A"][0])
+    tie = _tie_groups(known, margin) if known else []
+    row = lambda f, g: {"recipe": f.label, "A": f.params["A"], "A_lo": f.intervals["A"][0],  # noqa: E731
+                        "A_hi": f.intervals["A"][1], "A_text": f.a_text(), "B": f.params["B"],
+                        "C_mid": f.params["C_mid"], "identified": f.identified, "tie_group": g,
+                        "shared_A": np.nan, "B_at_shared_A": np.nan}
+    rows = [row(f, g) for f, g in zip(known, tie)]
     members = defaultdict(list)
     for i, g in enumerate(tie):
         members[g].append(i)
     for idx in members.values():
         if len(idx) > 1:
-            a, refits = shared_a([order[i] for i in idx])
+            a, refits = shared_a([known[i] for i in idx])
             for i, r in zip(idx, refits):
                 rows[i].update(shared_A=a, B_at_shared_A=r["B"])
     df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    key = df["B_at_shared_A"].fillna(df["B"])
-    df = df.assign(_k=key).sort_values(["tie_group", "_k"], ascending=[True, False]).drop(columns="_k")
-    df["rank"] = np.arange(1, len(df) + 1)
-    return df.reset_index(drop=True)
+    if not df.empty:
+        key = df["B_at_shared_A"].fillna(df["B"])
+        df = df.assign(_k=key).sort_values(["tie_group", "_k"], ascending=[True, False]).drop(columns="_k")
+        df["rank"] = [str(i) for i in range(1, len(df) + 1)]
+    tail = pd.DataFrame([{**row(f, np.nan), "rank": "— (A not identified)"} for f in bounds])
+    out = pd.concat([d for d in (df, tail) if not d.empty], ignore_index=True) if len(df) + len(tail) else df
+    return out.reset_index(drop=True)
 
 
 def marginal_effects(fits: Sequence[FitResult]) -> pd.DataFrame:

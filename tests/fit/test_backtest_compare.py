@@ -112,3 +112,17 @@ def test_a_spec_marks_derived_columns_that_inference_would_keep(tmp_path):
     assert default_groups(table) == ["rollout.prompts_per_step"]
     table.attrs.clear()
     assert default_groups(table) == ["rollout.prompts_per_step", "train.steps"]
+
+
+def test_compare_never_ranks_an_unidentified_asymptote():
+    from scaling.fit import fit_curve
+
+    df = study(4, RECIPES, seed=6)
+    fits, _ = fit_groups(df, by=["recipe"])
+    early = fit_curve(df[df["recipe"] == "base"], fit_from=0, fit_to=200, group={"recipe": "early"})
+    early.params["A"] = 0.99  # the highest point estimate, but only a lower bound
+    table = compare(fits + [early])
+    assert list(table["rank"][:3]) == ["1", "2", "3"] and table["recipe"].iloc[-1] == "recipe=early"
+    assert table["rank"].iloc[-1].startswith("—") and np.isnan(table["tie_group"].iloc[-1])
+    only = compare([early])
+    assert len(only) == 1 and only["rank"].iloc[0].startswith("—")
