@@ -132,6 +132,9 @@ class RolloutConfig(_Section):
         None, description="ScaleRL forced interruption (Khatri et al. 2025): at the budget, append this text (e.g. "
         "'Time is up.</think> The answer is ') and let the model finish within `interrupt_budget` tokens. None: off.")
     interrupt_budget: int = Field(8, ge=1, description="Extra tokens allowed after a forced interruption.")
+    engine: Literal["builtin", "vllm"] = Field(
+        "builtin", description="Rollout engine: builtin (this package's KV-cache sampler; exact resume) or vllm (the "
+        "inference engine of TRL, veRL, OpenRLHF and PipelineRL; weights pushed every step; extra 'vllm').")
 
 
 class LossConfig(_Section):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from scaling.model import model_device
-from scaling.rl.rollout import decode, encode_prompts, sample, sampling_options
+from scaling.rl.engines.builtin import BuiltinEngine
+from scaling.rl.rollout import decode, encode_prompts, sampling_options
 from scaling.tasks.base import Example, Task
 
 # Rows per sampling call: large batches amortise Python overhead, bounded for memory.
@@ -51,10 +52,10 @@ def merge_results(parts: list[EvalResult]) -> EvalResult:
 
 
 def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool,
-                 options: dict, generator) -> tuple[list[float], list[int]]:
+                 options: dict, generator, engine=None) -> tuple[list[float], list[int]]:
     ids, mask = encode_prompts(tokenizer, [ex.prompt for ex in examples], task.prompt_style,
                                device=model_device(model))
-    out = sample(model, ids, mask, generator=generator, greedy=greedy, repeat=k, **options)
+    out = (engine or BuiltinEngine(model)).sample(ids, mask, generator=generator, greedy=greedy, repeat=k, **options)
     texts = decode(tokenizer, out)
     scores = [task.score(examples[i // k], text) for i, text in enumerate(texts)]
     return scores, out.lengths.long().tolist()
@@ -62,8 +63,9 @@ def _score_batch(model, tokenizer, task: Task, examples: list[Example], *, k: in
 
 @torch.no_grad()
 def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, greedy: bool, rollout,
-             seed: int) -> EvalResult:
-    """Evaluate with the run's sampling settings (`rollout`, a RolloutConfig): budget, temperature, interruption."""
+             seed: int, engine=None) -> EvalResult:
+    """Evaluate with the run's sampling settings (`rollout`, a RolloutConfig): budget, temperature, interruption;
+    `engine` (scaling.rl.engines) samples, by default the built-in sampler on `model`."""
     options = sampling_options(rollout, tokenizer)
     start = time.perf_counter()
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
@@ -72,12 +74,12 @@ def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, g
     for lo in range(0, len(examples), per_batch):
         chunk = examples[lo:lo + per_batch]
         scores, lens = _score_batch(model, tokenizer, task, chunk, k=k, greedy=False,
-                                    options=options, generator=generator)
+                                    options=options, generator=generator, engine=engine)
         counts += [int(sum(scores[i * k:(i + 1) * k])) for i in range(len(chunk))]
         lengths += lens
         if greedy:
             hits, _ = _score_batch(model, tokenizer, task, chunk, k=1, greedy=True,
-                                   options=options, generator=None)
+                                   options=options, generator=None, engine=engine)
             greedy_hits += hits
     n = len(examples)
     return EvalResult(pass_rate=sum(counts) / (n * k),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from scaling.config import ConfigError, ModelConfig, RunConfig, check_inputs
 from scaling.model import char_tokenizer
+from scaling.rl.engines import check_engine
 from scaling.rl.prompts import check_encodable
 from scaling.tasks import make_task
 from scaling.tasks.base import Task
@@ -38,6 +39,7 @@ def load_tokenizer(model: ModelConfig):
 def validate_inputs(config: RunConfig) -> Task:
     """The run's task, built and checked against the config; a `ConfigError` for any input that cannot run."""
     check_inputs(config)
+    check_engine(config)
     try:
         task = make_task(config.task, config.warmstart_seed)
     except ConfigError:

@@ -22,6 +22,7 @@ from scaling.config import ConfigError, RunConfig, read_yaml, save_run_config
 from scaling.evaluate import evaluate, merge_results
 from scaling.fsio import remove_stale_temps
 from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint, save_eval_weights, set_aside
+from scaling.rl.engines import open_engine
 from scaling.rl.health import classify
 from scaling.rl.inputs import validate_inputs
 from scaling.rl.state import RunState, build_state
@@ -59,7 +60,7 @@ def train_sample(state: RunState) -> list:
 def _sharded(state: RunState, examples: list, **options):
     """Each rank evaluates its contiguous share of `examples` with its own generator; every rank gets the merge."""
     mine = state.runtime.shard(examples)
-    part = evaluate(state.model, state.tokenizer, state.task, mine, **options) if mine else None
+    part = evaluate(state.model, state.tokenizer, state.task, mine, engine=state.engine, **options) if mine else None
     return merge_results([p for p in state.runtime.all_gather(part) if p is not None])
 
 
@@ -175,6 +176,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     state = build_state(config, runtime, task=task)
     if saved is not None:
         state.load_state_dict(saved)
+    state.engine = open_engine(config, state.model, runtime)  # with the resumed weights
     if main and not files.config.exists():  # claimed only once the run could start (warm start and model built)
         save_run_config(config, files.config)
     if config.train.pipeline_k > 0:
@@ -256,6 +258,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
         trackers.close()
         if state.pipeline is not None:
             state.pipeline.close()
+        state.engine.close()
     last = evals.rows[-1]
     summary = {"status": "done", "step": step, "pass_rate": last["pass_rate"], "flops": last["flops"],
                "wall_seconds": state.meter.wall_seconds, "health": last["health"]}

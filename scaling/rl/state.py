@@ -41,6 +41,7 @@ class RunState:
     trainer: torch.nn.Module | None = None  # the training log-prob pass: PolicyLogProbs, DDP-wrapped when distributed
     reference: torch.nn.Module | None = None
     pipeline: object | None = None  # a PipelineSampler when train.pipeline_k > 0
+    engine: object | None = None  # the rollout engine (scaling.rl.engines); None: the built-in sampler on `model`
     base_path: object | None = None
     dtypes: str = ""
 

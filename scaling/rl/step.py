@@ -20,7 +20,8 @@ from scaling.rl.advantages import compute_advantages, zero_variance_groups
 from scaling.rl.batch import Batch, join_batches, select_groups
 from scaling.rl.coverage import group_coverage, solved
 from scaling.rl.losses import k3_kl
-from scaling.rl.rollout import Completions, decode, encode_prompts, sample, sampling_options
+from scaling.rl.engines.builtin import BuiltinEngine
+from scaling.rl.rollout import Completions, decode, encode_prompts, sampling_options
 from scaling.rl.state import RunState
 from scaling.rl.update import SUMS, completion_logprobs, minibatches, optimizer_step, update  # noqa: F401
 from scaling.runtime import peak_memory_bytes, reset_peak_memory
@@ -41,8 +42,9 @@ def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor
     indices = state.runtime.shard(state.pool.draw(cfg.rollout.prompts_per_step))
     ids, mask = encode_prompts(state.tokenizer, _prompts(state, indices), state.task.prompt_style,
                                device=state.runtime.device)
-    out = sample(state.model, ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
-                 **sampling_options(cfg.rollout, state.tokenizer))
+    engine = state.engine or BuiltinEngine(state.model)
+    out = engine.sample(ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
+                        **sampling_options(cfg.rollout, state.tokenizer))
     return indices, ids, mask, out, 0
 
 
@@ -195,6 +197,8 @@ def rl_step(state: RunState, on_batch: Callable[[Batch], None] | None = None) ->
     learned = learn(state, batch, keep, spare=sampling["spare"])
     if state.pipeline is not None:
         state.pipeline.publish(state.meter.step + 1)
+    if state.engine is not None:  # the next step samples with the weights this one trained
+        state.engine.push(state.model)
     state.meter.add_global(before, state.runtime)
     kept = state.runtime.all_reduce_sum([len(keep)])[0]
     return {"reward_mean": sampling["reward"], "zero_variance_frac": sampling["zero_variance"],
