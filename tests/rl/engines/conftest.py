@@ -17,9 +17,9 @@ def _vllm_problem() -> str | None:
     return None
 
 
-@pytest.fixture(autouse=True)
-def _needs_vllm(request):
-    if request.node.get_closest_marker("vllm") is None:
+def pytest_runtest_setup(item):
+    """Before any fixture (the module's engine) is built."""
+    if item.get_closest_marker("vllm") is None:
         return
     problem = _vllm_problem()
     if problem is not None:
