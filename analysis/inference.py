@@ -23,7 +23,8 @@ from scaling.infer.sources import resolve
 from scaling.infer.tables import load_samples
 from scaling.report_infer import write_inference_report
 
-BUDGETS = ["0", "1", "2", "3", "4", "none", "8:", "12:"]   # MAX, or MIN: (extend with "Wait"); natural thinking is 5 tokens
+# MAX, or MIN: (extend with "Wait"); natural thinking is 5 tokens, and the free point comes from the 32-sample setting
+BUDGETS = ["0", "1", "2", "3", "4", "8:", "12:"]
 TARGETS = (0.5, 0.8, 0.9)
 PROBLEMS = (1e2, 1e4, 1e6)
 
@@ -46,8 +47,9 @@ def headline(tables: dict) -> None:
         law = (f"a = {r.a:.3f} [{r.a_lo:.3f}, {r.a_hi:.3f}], b = {r.b:.3f} [{r.b_lo:.3f}, {r.b_hi:.3f}]"
                if not r.fit_error else r.fit_error)
         print(f"step {r.step:4d} ({r.train_flops:.3g} FLOP): pass@1 {r.coverage_at_1:.3f} pass@{r.n} "
-              f"{r.coverage_at_n:.3f}; coverage law {law}; maj@1 {r.maj_at_1:.3f} -> plateau {r.plateau:.3f} "
-              f"from k = {r.k_saturated} (peak {r.peak:.3f} at k = {r.peak_k})")
+              f"{r.coverage_at_n:.3f}; coverage law {law}; maj@1 {r.maj_at_1:.3f} -> maj@{r.n} {r.plateau:.3f} "
+              f"({'saturated from' if r.saturated else 'not saturated; within 0.01 only from'} k = {r.k_saturated}; "
+              f"peak {r.peak:.3f} at k = {r.peak_k})")
     budget = tables["budget"]
     if not budget.empty:
         for r in budget.sort_values(["step", "thinking_tokens"]).itertuples():
@@ -58,7 +60,7 @@ def headline(tables: dict) -> None:
               f"({r.inference_flops:.3g} FLOP per problem)")
     for r in tables["cheapest"].itertuples():
         if r.reachable:
-            print(f"cheapest {r.metric} >= {r.target} for {r.problems_served:.0e} problems: step {r.step}, k = {r.k}, "
+            print(f"cheapest {r.metric} >= {r.target} for {r.problems_served:.0e} problems: step {int(r.step)}, k = {int(r.k)}, "
                   f"total {r.total_flops:.3g} FLOP ({r.training_share:.0%} training)")
 
 

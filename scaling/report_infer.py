@@ -23,8 +23,14 @@ PROBLEMS = (1, 1e3, 1e6)
 
 
 def _plain(samples: pd.DataFrame) -> pd.DataFrame:
-    """Samples drawn without budget forcing (the pass@k / maj@k curves and the trade-off use these)."""
-    return samples[samples["budget_min"].isna()]
+    """Samples drawn without budget forcing, one setting per run: the one covering the most checkpoints, then
+    the most samples (the pass@k / maj@k curves, the laws and the trade-off use these)."""
+    free = samples[samples["budget_min"].isna()]
+    if free.empty:
+        return free
+    size = free.groupby(["run", "setting"]).agg(steps=("step", "nunique"), rows=("step", "size")).reset_index()
+    best = size.sort_values(["steps", "rows"]).groupby("run").tail(1)
+    return free.merge(best[["run", "setting"]], on=["run", "setting"])
 
 
 def _fmt(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -53,9 +59,12 @@ def _laws_text(fits: pd.DataFrame) -> str:
     for r in fits.itertuples():
         law_text = (f"coverage c(k) = exp(a k^b), a = {r.a:.3f} [{r.a_lo:.3f}, {r.a_hi:.3f}], b = {r.b:.3f} "
                     f"[{r.b_lo:.3f}, {r.b_hi:.3f}]" if not r.fit_error else f"coverage law not fitted ({r.fit_error})")
-        lines.append(f"- **{r.run} step {r.step}** ({r.problems} problems x {r.n} samples): {law_text}; maj@k "
-                     f"plateau {r.plateau:.3f} [{r.plateau_lo:.3f}, {r.plateau_hi:.3f}] reached (within "
-                     f"{r.tolerance:g}) from k = {r.k_saturated}; maj@1 {r.maj_at_1:.3f}, peak {r.peak:.3f} at k = {r.peak_k}.")
+        vote = (f"maj@k saturates at {r.plateau:.3f} [{r.plateau_lo:.3f}, {r.plateau_hi:.3f}] (within {r.tolerance:g}) "
+                f"from k = {r.k_saturated}" if r.saturated else
+                f"maj@k has not saturated by k = {r.n}: maj@{r.n} = {r.plateau:.3f} [{r.plateau_lo:.3f}, "
+                f"{r.plateau_hi:.3f}] is a lower bound of its plateau")
+        lines.append(f"- **{r.run} step {r.step}** ({r.problems} problems x {r.n} samples): {law_text}; {vote}; "
+                     f"maj@1 {r.maj_at_1:.3f}, peak {r.peak:.3f} at k = {r.peak_k}.")
     return "\n".join(lines) if lines else "_no samples without budget forcing_"
 
 

@@ -118,9 +118,12 @@ class Plateau:
     peak_k: int
     peak: float
 
+    saturated: bool = True
+
     def row(self) -> dict:
         return {"plateau": self.value, "plateau_lo": self.interval[0], "plateau_hi": self.interval[1],
-                "k_saturated": self.k_saturated, "tolerance": self.tolerance, "peak_k": self.peak_k, "peak": self.peak}
+                "k_saturated": self.k_saturated, "saturated": self.saturated, "tolerance": self.tolerance,
+                "peak_k": self.peak_k, "peak": self.peak}
 
 
 def saturation_k(curve: np.ndarray, tolerance: float) -> int:
@@ -131,11 +134,14 @@ def saturation_k(curve: np.ndarray, tolerance: float) -> int:
 
 def plateau(per_problem: np.ndarray, *, tolerance: float = 0.01, boots: int = 300, level: float = 0.95,
             seed: int = 0) -> Plateau:
-    """maj@N as the plateau of maj@k (per-problem curves, shape (problems, N)) and where it is reached."""
+    """maj@N as the plateau of maj@k (per-problem curves, shape (problems, N)) and where it is reached. The
+    curve counts as saturated only when it stayed within the tolerance over at least the last half of the k
+    measured; otherwise maj@N is a lower bound of the plateau."""
     per_problem = np.asarray(per_problem, float)
     curve = per_problem.mean(axis=0)
     rng = np.random.default_rng(seed)
     ends = [per_problem[rng.integers(0, len(per_problem), len(per_problem)), -1].mean() for _ in range(boots)]
     peak = int(np.argmax(curve))
-    return Plateau(float(curve[-1]), _interval(np.asarray(ends), level), saturation_k(curve, tolerance), tolerance,
-                   peak + 1, float(curve[peak]))
+    k_sat = saturation_k(curve, tolerance)
+    return Plateau(float(curve[-1]), _interval(np.asarray(ends), level), k_sat, tolerance, peak + 1, float(curve[peak]),
+                   saturated=k_sat <= max(1, len(curve) // 2))

@@ -78,9 +78,18 @@ def laws(samples: pd.DataFrame, *, boots: int = 300, tolerance: float = 0.01) ->
 
 
 def budget_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (mean@n) against mean thinking tokens per answer, per (run, step, setting) with a thinking budget
-    or none; settings without a thinking task (null thinking tokens) are left out."""
+    """Accuracy (mean@n) against mean thinking tokens per answer, per (run, step, setting), for the checkpoints
+    sampled under at least one thinking budget: every forced setting plus the unforced one with the most
+    samples (the free-thinking point). Samples of tasks that do not think are left out."""
     think = samples[samples["thinking_tokens"].notna()]
+    forced = think["budget_min"].notna()
+    swept = think.loc[forced, ["run", "step"]].drop_duplicates()
+    think = think.merge(swept, on=["run", "step"])
+    free = think[think["budget_min"].isna()]
+    if not free.empty:
+        best = free.groupby(["run", "step", "setting"]).size().rename("rows").reset_index()
+        best = best.sort_values("rows").groupby(["run", "step"]).tail(1)
+        think = pd.concat([think[think["budget_min"].notna()], free.merge(best[["run", "step", "setting"]])])
     if think.empty:
         return pd.DataFrame(columns=KEYS + ["budget_min", "budget_max", "accuracy", "accuracy_se", "thinking_tokens",
                                            "completion_tokens", "forced_tokens", "train_flops"])
@@ -92,4 +101,4 @@ def budget_table(samples: pd.DataFrame) -> pd.DataFrame:
     # Standard error over problems (samples of one problem are not independent draws of the accuracy).
     per_problem = think.groupby(KEYS + ["prompt_id"])["correct"].mean().groupby(level=KEYS)
     table["accuracy_se"] = (per_problem.std(ddof=1) / np.sqrt(per_problem.size())).to_numpy()
-    return table
+    return table.sort_values(["run", "step", "thinking_tokens"]).reset_index(drop=True)

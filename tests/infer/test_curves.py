@@ -40,14 +40,18 @@ def test_laws_fit_the_coverage_law_per_checkpoint_and_report_the_plateau():
     table = laws(_samples(3, 7.0, prompts), boots=50)
     row = table.iloc[0]
     assert row.fit_error == "" and row.a < 0 and row.a_lo <= row.a <= row.a_hi and row.n == 16
-    assert 1 <= row.k_saturated <= 16 and 0 <= row.plateau <= 1
+    assert 1 <= row.k_saturated <= 16 and 0 <= row.plateau <= 1 and row.saturated == (row.k_saturated <= 8)
 
 
 def test_budget_table_reports_accuracy_against_mean_thinking_tokens():
-    a = _samples(0, 0.0, [["1", "2"], ["1", "1"]], setting="b2", thinking=2)
-    b = _samples(0, 0.0, [["1", "1"], ["1", "1"]], setting="b8", thinking=8)
-    table = budget_table(pd.concat([a, b]))
-    assert table.accuracy.tolist() == [0.75, 1.0] and table.thinking_tokens.tolist() == [2, 8]
+    a = _samples(0, 0.0, [["1", "2"], ["1", "1"]], setting="b2", thinking=2).assign(budget_min=0, budget_max=2)
+    b = _samples(0, 0.0, [["1", "1"], ["1", "1"]], setting="b8", thinking=8).assign(budget_min=0, budget_max=8)
+    free = _samples(0, 0.0, [["1", "1", "2"], ["2", "2", "2"]], setting="free", thinking=5)
+    few = _samples(0, 0.0, [["1"], ["1"]], setting="few", thinking=5)
+    unswept = _samples(9, 1.0, [["1"]], setting="free", thinking=5)   # a checkpoint without a sweep
+    table = budget_table(pd.concat([a, b, free, few, unswept]))
+    assert table.setting.tolist() == ["b2", "free", "b8"] and table.step.tolist() == [0, 0, 0]   # by thinking tokens
+    assert table.accuracy.tolist() == pytest.approx([0.75, 1 / 3, 1.0]) and table.thinking_tokens.tolist() == [2, 5, 8]
     assert budget_table(_samples(0, 0.0, [["1"]])).empty    # no thinking task: no budget rows
 
 
@@ -63,6 +67,8 @@ def test_frontier_and_cheapest_combination_by_problems_served():
     front = frontier(table, 0.9)
     # step 0 needs 4 samples, step 50 needs 3 (kept: less inference for more training), step 100 needs 2.
     assert front.step.tolist() == [0, 50, 100] and front.k.tolist() == [4, 3, 2]
+    longer = pd.concat([table, _curve_rows(150, 150.0, [0.85, 0.92, 0.95, 0.97], per_sample=9.0)])
+    assert frontier(longer, 0.9).step.tolist() == [0, 50, 100]   # same k, slightly shorter completions: no gain
     assert frontier(table, 0.99).empty
     best = cheapest(table, 0.9, [1, 100])
     assert best.step.tolist() == [0, 100]          # 40 vs 90 vs 120 FLOPs; 4000 vs 3060 vs 2100
