@@ -144,11 +144,6 @@ def _env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
-def launcher_rank() -> int:
-    """This process's rank as its launcher set it (0 without one), readable before `init_runtime`."""
-    return _env_int("RANK", 0)
-
-
 def init_runtime(device: str = "auto") -> Runtime:
     """Set up this process: pick its device and, under a multi-process launcher, join the process group."""
     world_size = _env_int("WORLD_SIZE", 1)

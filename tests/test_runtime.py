@@ -44,3 +44,26 @@ def test_gathered_objects_carry_their_tensors_onto_this_ranks_device():
     moved = _tensors_to((t, [t, 3], {"a": t, "b": "x"}), torch.device("meta"))
     assert isinstance(moved, tuple) and isinstance(moved[1], list) and moved[1][1] == 3 and moved[2]["b"] == "x"
     assert {x.device.type for x in (moved[0], moved[1][0], moved[2]["a"])} == {"meta"}
+
+
+def test_shards_are_contiguous_balanced_and_cover_everything():
+    import torch
+
+    from scaling.runtime import Runtime
+
+    for world in (1, 2, 3, 4):
+        for n in range(0, 11):
+            parts = [Runtime(torch.device("cpu"), rank=r, world_size=world).shard(list(range(n))) for r in range(world)]
+            assert [i for p in parts for i in p] == list(range(n))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_one_process_collectives_are_the_identity():
+    import torch
+
+    from scaling.runtime import Runtime
+
+    rt = Runtime(torch.device("cpu"))
+    assert rt.all_reduce_sum([1, 2.5]) == [1.0, 2.5] and rt.all_reduce_max([3]) == [3.0]
+    assert rt.any_true(True) and not rt.any_true(False) and rt.all_gather({"a": 1}) == [{"a": 1}]
+    rt.barrier()
