@@ -81,17 +81,29 @@ def rft_gap(table: pd.DataFrame) -> pd.DataFrame:
     return out.assign(gap=out["train_pass_rate"] - out["pass_rate"])
 
 
+def gap_warning(steps: Sequence[int], train: Sequence[float], heldout: Sequence[float],
+                widening: float = GAP_WIDENING) -> str | None:
+    """One sentence when the train-minus-held-out gap at the last evaluation exceeds its smallest earlier value by
+    `widening` (three evaluations with a training-set score at least)."""
+    points = [(int(s), t - h) for s, t, h in zip(steps, train, heldout)
+              if t is not None and h is not None and math.isfinite(t) and math.isfinite(h)]
+    if len(points) < 3:
+        return None
+    low, (step, end) = min(g for _, g in points), points[-1]
+    if end - low < widening:
+        return None
+    return (f"the training-set pass rate leads the held-out one by {end:.2f} at step {step} (up from {low:.2f}): "
+            f"the policy is fitting its training prompts rather than the task; stop earlier, add prompts, or lower "
+            f"the epochs")
+
+
 def gap_warnings(gaps: pd.DataFrame, widening: float = GAP_WIDENING) -> dict[str, str]:
-    """run name -> warning when the train/held-out gap at the end exceeds its smallest earlier value by `widening`."""
+    """run name -> warning (gap_warning) for a table from rft_gap."""
     if gaps.empty:
         return {}
     out = {}
     for run_id, rows in gaps.groupby("run_id" if "run_id" in gaps else np.zeros(len(gaps)), sort=True):
-        gap = rows["gap"].to_numpy()
-        low, end = float(np.min(gap)), float(gap[-1])
-        if len(gap) >= 3 and end - low >= widening:
-            name = str(rows["run_name"].iloc[0]) if "run_name" in rows else str(run_id)
-            out[name] = (f"the training-set pass rate leads the held-out one by {end:.2f} at step "
-                         f"{int(rows['step'].iloc[-1])} (up from {low:.2f}): the policy is fitting its training "
-                         f"prompts rather than the task; stop earlier, add prompts, or lower the epochs")
+        text = gap_warning(rows["step"].tolist(), rows["train_pass_rate"].tolist(), rows["pass_rate"].tolist(), widening)
+        if text:
+            out[str(rows["run_name"].iloc[0]) if "run_name" in rows else str(run_id)] = text
     return out

@@ -19,11 +19,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
+import pyarrow.parquet as pq
+
 from scaling.store import RunFiles, read_table_pinned
 from scaling.study import local
 from scaling.study.job import STOPPED_EXIT_CODE
 from scaling.study.manifest import read_manifest
-from scaling.watch import coverage_warning, gap_warnings, rft_gap
+from scaling.watch import coverage_warning, gap_warning
 
 STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "missing")
 LIVE = ("pending", "running", "requeued")
@@ -110,47 +112,50 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with code {code} without a DONE marker"
 
 
+PROGRESS = ("step", "pass_rate", "flops", "device_hours")
+
+
 def _progress(files: RunFiles, finished: bool) -> dict[str, Any]:
-    """Last step and compute from the step metrics (or evals), last pass rate from the evals.
-    A finished run's last evaluation is at its last step, so its metrics need not be read."""
+    """Last step and compute from the step metrics (or evals), last pass rate from the evals, and the run's
+    warnings (run_warnings), from one read of each table. A finished run's last evaluation is at its last step,
+    so its metrics need not be read."""
     out: dict[str, Any] = {"step": None, "pass_rate": None, "flops": None, "device_hours": None}
-    sources = [(files.evals, ["step", "pass_rate", "flops", "device_hours"])]
-    if not finished:
-        sources.append((files.metrics, ["step", "flops", "device_hours"]))
-    for path, columns in sources:
-        try:
-            table = read_table_pinned(path, columns=columns)
-        except (OSError, ValueError, KeyError):
-            continue
-        if table.num_rows:
-            last = {c: table.column(c)[-1].as_py() for c in columns}
+    evals = _columns(files.evals, [*PROGRESS, "train_pass_rate", "train_zero_reward_frac"]) or {}
+    steps = {} if finished else _columns(files.metrics, ["step", "flops", "device_hours", "zero_reward_frac"]) or {}
+    for data in (evals, steps):
+        if data.get("step"):
+            last = {c: data[c][-1] for c in PROGRESS if c in data}
             if out["step"] is None or (last["step"] or 0) >= out["step"]:
                 out.update({k: v for k, v in last.items() if k != "pass_rate"})
             if "pass_rate" in last:
                 out["pass_rate"] = last["pass_rate"]
+    out["warning"] = run_warnings(evals, steps, finished)
     return out
 
 
-def run_warnings(files: RunFiles, finished: bool) -> str | None:
-    """Warnings from scaling.watch in one read of each table: verifier coverage (from the step metrics while a run
-    goes, from the evaluation rows once it is done) and the RFT gap (training-set against held-out pass rate)."""
-    notes = []
+def _columns(path: Path, names: list[str]) -> dict[str, list] | None:
+    """The columns of `names` that the table has, as lists (one open of the file); None without a table."""
     try:
-        evals = read_table_pinned(files.evals, columns=["step", "pass_rate", "train_pass_rate",
-                                                        "train_zero_reward_frac"]).to_pandas()
-    except (OSError, ValueError, KeyError):  # no evaluations yet, or a table from before these were logged
-        evals = None
-    if finished and evals is not None:
-        notes.append(coverage_warning(evals["step"].tolist(), evals["train_zero_reward_frac"].tolist()))
-    elif not finished:
-        try:
-            steps = read_table_pinned(files.metrics, columns=["step", "zero_reward_frac"])
-            notes.append(coverage_warning(steps.column("step").to_pylist(), steps.column("zero_reward_frac").to_pylist()))
-        except (OSError, ValueError, KeyError):
-            pass
-    if evals is not None:
-        name = files.dir.name
-        notes.append(gap_warnings(rft_gap(evals.assign(run_id=name, run_name=name))).get(name))
+        with open(path, "rb") as handle:
+            table = pq.ParquetFile(handle)
+            present = [n for n in names if n in table.schema_arrow.names]
+            data = table.read(columns=present)
+    except (OSError, ValueError):
+        return None
+    return {n: data.column(n).to_pylist() for n in present}
+
+
+def run_warnings(evals: dict[str, list], steps: dict[str, list], finished: bool) -> str | None:
+    """Warnings from scaling.watch: verifier coverage (from the step metrics while a run goes, from the evaluation
+    rows once it is done) and the RFT gap (training-set against held-out pass rate). Plain lists, no pandas:
+    status reads a thousand runs."""
+    notes = []
+    if finished and "train_zero_reward_frac" in evals:
+        notes.append(coverage_warning(evals["step"], evals["train_zero_reward_frac"]))
+    elif "zero_reward_frac" in steps:
+        notes.append(coverage_warning(steps["step"], steps["zero_reward_frac"]))
+    if "train_pass_rate" in evals and any(v is not None and v == v for v in evals["train_pass_rate"]):
+        notes.append(gap_warning(evals["step"], evals["train_pass_rate"], evals["pass_rate"]))
     return "; ".join(n for n in notes if n) or None
 
 
@@ -200,7 +205,6 @@ def run_row(study_dir: Path, run_id: str, name: str, record: dict[str, Any] | No
         state, reason = "failed", "ended without a DONE marker"
     row["state"] = state
     row.update(_progress(files, finished=state == "done"))
-    row["warning"] = run_warnings(files, finished=state == "done")
     row["health"] = _health(files, state)
     if state == "failed":
         tail = log_tail(Path(study_dir), run_id, record)
