@@ -96,3 +96,39 @@ def test_kept_weights_infer_tables_and_an_interrupted_infer_writes_identical_tab
     assert result.exit_code == 0, result.output
     saved = pd.read_parquet(tmp_path / "saved" / "n2-p2-t1" / "step_000006.parquet")
     assert (saved.step == 6).all() and saved.train_flops.iloc[0] == evals[6]
+
+
+@pytest.mark.slow  # three subprocesses that each import torch: ~20 s on an idle machine
+def test_sigkill_mid_infer_then_rerun_writes_the_identical_table(tmp_path, tiny_tree):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = _tiny_run(tmp_path, tiny_tree)
+    setting = dict(n=32, prompts=16, temperature=1.0, max_new_tokens=12, batch_rows=32)  # 16 chunks of 1 prompt
+
+    def code(folder):
+        return ("from pathlib import Path; from scaling.infer.sources import resolve; "
+                "from scaling.infer.sampling import Setting, CheckpointInfo, sample_checkpoint; "
+                "from scaling.tasks import make_task; "
+                f"(s,) = resolve(Path({str(run)!r})); c = s.checkpoints[-1]; m, t = c.load(); "
+                "task = make_task(s.config.task, s.config.warmstart_seed); "
+                f"sample_checkpoint(m, t, task, task.val_examples(), Setting(**{setting!r}), "
+                f"CheckpointInfo(c.step, c.train_flops), Path({str(folder)!r}))")
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", code(tmp_path / "straight")], env=env, check=True)
+    straight = pd.read_parquet(tmp_path / "straight" / "step_000006.parquet")
+    killed = tmp_path / "killed" / "step_000006.parquet"
+    proc = subprocess.Popen([sys.executable, "-c", code(tmp_path / "killed")], env=env)
+    deadline, rows = time.time() + 120, 0
+    while time.time() < deadline and rows < 64:
+        time.sleep(0.02)
+        rows = len(pd.read_parquet(killed)) if killed.exists() else 0
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(pd.read_parquet(killed)) < len(straight)        # killed part-way, a readable table left
+    subprocess.run([sys.executable, "-c", code(tmp_path / "killed")], env=env, check=True)
+    pd.testing.assert_frame_equal(straight, pd.read_parquet(killed))
