@@ -104,6 +104,11 @@ def register(app: typer.Typer) -> None:
         kept = [r for r in result.rows if r["run_id"] not in action]
         console.print(f"{result.spec.name}: submitted {len(result.submitted)} runs to {result.executor}"
                       + (f", skipped {skipped} ({summary_line(kept)})" if skipped else ""))
+        if result.held_back:
+            reason = (result.held_back[0].get("error") or "").splitlines()[0]
+            typer.echo(f"error: {len(result.held_back)} runs not resubmitted: their scheduler state is unknown "
+                       f"({reason}); launch again once the scheduler answers", err=True)
+            raise typer.Exit(1)
         if wait:
             rows = _wait(spec, console)
             console.print("\n" + summary_line(rows))

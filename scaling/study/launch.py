@@ -1,8 +1,10 @@
 """`launch(spec)`: validate, expand, decide what to (re)submit, submit, record the manifest.
 
-Idempotent: done runs are skipped, failed / requeued / cancelled / missing runs are submitted
-again (they resume from their checkpoints), live runs (pending, running) are left alone unless
-`force`, in which case the old job is cancelled first. Everything that can be wrong with the
+Idempotent: done runs are skipped, failed / requeued / cancelled / incomplete / missing runs are
+submitted again (they resume from their checkpoints), live runs (pending, running) are left alone
+unless `force`, in which case the old job is cancelled first. A run whose job the scheduler did not
+report on (`unknown`: squeue failed after retries) is never resubmitted, even with `force`: it may
+be running, and a second copy would be a second writer. Everything that can be wrong with the
 input is checked before the first file is written; the study lock makes concurrent launches
 of one study take turns.
 """
@@ -26,7 +28,7 @@ from scaling.study.spec import Run, Spec, SpecError, check_paths, expand, load_s
 from scaling.study.status import LIVE, study_status
 from scaling.store import RunFiles
 
-RESUBMIT = ("failed", "requeued", "cancelled", "missing")
+RESUBMIT = ("failed", "requeued", "cancelled", "incomplete", "missing")
 
 
 @dataclass
@@ -37,6 +39,11 @@ class LaunchResult:
     submitted: list[str] = field(default_factory=list)  # run IDs
     job_ids: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+
+    @property
+    def held_back(self) -> list[dict[str, Any]]:
+        """Runs not (re)submitted because the scheduler did not say whether their job still lives."""
+        return [r for r in self.rows if r["state"] == "unknown"]
 
 
 def plan(rows: list[dict[str, Any]], force: bool) -> list[str]:

@@ -2,9 +2,13 @@
 
 States: done (DONE marker), failed (FAILED marker, or the process/job ended without DONE),
 running, pending (submitted, not started), requeued (Slurm preemption / time-out, will run
-again), cancelled (cancelled, or stopped on a signal after a checkpoint), missing (never
-submitted, or unknown to the scheduler). `launch` resubmits failed, requeued, cancelled and
-missing runs; they resume from their newest checkpoint.
+again), cancelled (cancelled, or stopped on a signal after a checkpoint), incomplete (the Slurm
+job COMPLETED, i.e. exited cleanly, but the run wrote no DONE marker: it stopped before its last
+step), missing (never submitted, or unknown to a scheduler that answered), unknown (the
+scheduler did not answer `squeue` after retries: the job may still be queued or running).
+`launch` resubmits failed, requeued, cancelled, incomplete and missing runs; they resume from
+their newest checkpoint. It never resubmits an unknown run: that could start a second copy of a
+live job.
 
 Health is reported beside the state (`health`: ok, collapsed, diverging or nan, from the DONE marker
 or the newest evaluation row; see scaling.rl.health): a collapsed run is done, not failed, and is
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,24 +32,44 @@ from scaling.study.job import STOPPED_EXIT_CODE
 from scaling.study.manifest import read_manifest
 from scaling.watch import coverage_warning, gap_warning
 
-STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "missing")
+STATES = ("pending", "running", "requeued", "done", "failed", "cancelled", "incomplete", "missing", "unknown")
 LIVE = ("pending", "running", "requeued")
 
 _SLURM_STATES = {
     "PENDING": "pending", "CONFIGURING": "pending", "RUNNING": "running", "COMPLETING": "running",
     "SUSPENDED": "running", "STOPPED": "running", "RESIZING": "running", "SIGNALING": "running",
     "REQUEUED": "requeued", "REQUEUE_FED": "requeued", "REQUEUE_HOLD": "requeued", "PREEMPTED": "requeued",
-    "CANCELLED": "cancelled", "COMPLETED": "failed", "FAILED": "failed", "TIMEOUT": "failed",
+    "CANCELLED": "cancelled", "COMPLETED": "incomplete", "FAILED": "failed", "TIMEOUT": "failed",
     "NODE_FAIL": "failed", "OUT_OF_MEMORY": "failed", "BOOT_FAIL": "failed", "DEADLINE": "failed",
 }
 
 
-def _check_output(command: list[str]) -> str | None:
-    try:  # check_output, as submitit does: its test doubles replace exactly this call
-        out = subprocess.check_output(command, stderr=subprocess.DEVNULL, timeout=60)
-    except Exception:  # no Slurm, no accounting, a test double that does not know the command
-        return None
-    return out.decode() if isinstance(out, bytes) else out
+QUERY_ATTEMPTS = 3
+QUERY_RETRY_S = 2.0
+
+
+class SlurmStates(dict):
+    """Slurm state per job ID, and what the scheduler did not answer (None: it answered)."""
+
+    queue_error: str | None = None
+    acct_error: str | None = None
+
+
+def _query(command: list[str], attempts: int = QUERY_ATTEMPTS) -> tuple[str | None, str | None]:
+    """(output, None), or (None, why) after `attempts` tries: a busy controller times out now and then."""
+    why = ""
+    for attempt in range(attempts):
+        try:  # check_output, as submitit does: its test doubles replace exactly this call
+            out = subprocess.check_output(command, stderr=subprocess.PIPE, timeout=60)
+            return (out.decode() if isinstance(out, bytes) else out), None
+        except subprocess.CalledProcessError as err:
+            detail = (err.stderr or b"").decode(errors="replace").strip().splitlines() if isinstance(err.stderr, bytes) else []
+            why = f"exit code {err.returncode}" + (f": {detail[0]}" if detail else "")
+        except Exception as err:  # no such program, a timeout, a test double that does not know the command
+            why = f"{type(err).__name__}: {err}"
+        if attempt + 1 < attempts:
+            time.sleep(QUERY_RETRY_S * (attempt + 1))
+    return None, f"`{command[0]}` did not answer ({why})"
 
 
 def _parse(text: str | None) -> dict[str, str]:
@@ -57,16 +82,18 @@ def _parse(text: str | None) -> dict[str, str]:
     return states
 
 
-def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
+def slurm_states(job_ids: Iterable[str]) -> SlurmStates:
     """Slurm state per job ID (array tasks as `123_4`): the controller's queue first (it knows a job
     the moment it is submitted; accounting lags seconds behind), then sacct for finished jobs."""
     ids = sorted({str(j) for j in job_ids if j})
+    states = SlurmStates()
     if not ids:
-        return {}
+        return states
     arrays = sorted({j.split("_")[0] for j in ids})
-    states = _parse(_check_output(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)]))
-    queue = _parse(_check_output(["squeue", "-h", "-r", "-o", "%i|%T", "-u", getpass.getuser()]))
-    states.update({job: state for job, state in queue.items() if job.split("_")[0] in arrays})
+    acct, states.acct_error = _query(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(arrays)])
+    queue, states.queue_error = _query(["squeue", "-h", "-r", "-o", "%i|%T", "-u", getpass.getuser()])
+    states.update(_parse(acct))
+    states.update({job: state for job, state in _parse(queue).items() if job.split("_")[0] in arrays})
     return states
 
 
@@ -75,9 +102,16 @@ def _slurm_state(job_id: str, states: dict[str, str]) -> tuple[str, str | None]:
     if raw is None and "_" in job_id:  # tasks not started yet show as one line `123_[4-9%2]`
         array = job_id.split("_")[0] + "_["
         raw = next((s for j, s in states.items() if j.startswith(array)), None)
+    queue_error, acct_error = getattr(states, "queue_error", None), getattr(states, "acct_error", None)
+    if raw is None and queue_error:  # not seen, but the queue was not read: it may be running right now
+        return "unknown", f"job {job_id}: {queue_error}; not resubmitted until the scheduler answers"
+    if raw is None and acct_error:  # not in the queue, so not live; how it ended is not known
+        return "failed", f"job {job_id} left the queue; {acct_error}, so how it ended is unknown"
     if raw is None:
         return "missing", f"job {job_id} unknown to the scheduler"
     state = _SLURM_STATES.get(raw, "running")
+    if state == "incomplete":
+        return state, f"job {job_id} COMPLETED but the run wrote no DONE marker (it stopped before its last step)"
     return state, (f"slurm state {raw}" if state == "failed" else None)
 
 

@@ -23,11 +23,19 @@ from scaling.study.status import status
 from study_helpers import FAKE
 
 
+class SlurmDouble(MockedSubprocess):
+    """submitit's double, plus an empty `squeue` (it knows sbatch, sacct and scancel only): every job's
+    state then comes from its sacct lines, as for jobs that have left the queue."""
+
+    def __call__(self, command, **kwargs):
+        return b"" if command[0] == "squeue" else super().__call__(command, **kwargs)
+
+
 @pytest.fixture
 def mocked_slurm(monkeypatch):
     monkeypatch.setattr(executors, "slurm_available", lambda timeout_s=10: True)
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGCONT, signal.SIGUSR2)}
-    mock = MockedSubprocess(known_cmds=["srun"])
+    mock = SlurmDouble(known_cmds=["srun"])
     try:
         with mock.context():
             yield mock
