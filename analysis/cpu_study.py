@@ -22,7 +22,7 @@ import pandas as pd
 from scaling.fit import backtest, fit_groups
 from scaling.fit.backtest import summary_table
 from scaling.report import write_report
-from scaling.store import load_evals
+from scaling.study.results import study_evals
 
 AXES = ["loss.type", "train.pipeline_k"]
 KEEP = ["run_id", "run_name", "state", "seed", *AXES, "step", "prompts_seen", "samples_seen", "generated_tokens",
@@ -41,7 +41,7 @@ def main() -> None:
     if args.table:
         table = pd.read_parquet(args.table)
     else:
-        table = load_evals(args.spec)[KEEP]
+        table = study_evals(args.spec)[KEEP]
         table.to_parquet(args.out / "evals.parquet", index=False)
     fits, errors = fit_groups(table, by=AXES)
     runs_bt = backtest(table, by=AXES)

@@ -94,9 +94,9 @@ def main() -> None:
         assert out.exit_code == 0 and len(json.loads(out.stdout)["rows"]) == 1000
         out = timed("`status` CLI incl. table", lambda: cli.invoke(app, ["status", str(spec_file)]), 3)
         assert out.exit_code == 0
-        from scaling.store import load_evals
+        from scaling.study.results import study_evals
 
-        frame = timed("load_evals, 1,000 runs x 21 rows", lambda: load_evals(spec))
+        frame = timed("load_evals, 1,000 runs x 21 rows", lambda: study_evals(spec))
         print(f"{'':<44} {frame.shape[0]} rows x {frame.shape[1]} columns")
 
 

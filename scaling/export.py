@@ -9,8 +9,6 @@ TRL's SFTTrainer reads: prompt/completion columns, or chat `messages` (system, u
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scaling.fsio import atomic_write
 from scaling.rl.prompts import messages
-from scaling.store import load_trajectories
+from scaling.study.results import study_trajectories
 from scaling.tasks.base import PromptStyle
 
 FORMATS = ("jsonl", "parquet")
@@ -53,27 +52,11 @@ def sft_records(trajectories: pd.DataFrame, min_reward: float = 1.0, chat: bool 
     return records
 
 
-def _write_atomic(out: Path, write) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_records(records: list[dict[str, Any]], out: Path, fmt: str) -> None:
     if fmt == "jsonl":
-        def write(tmp):
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        atomic_write(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     else:
-        def write(tmp):
-            pq.write_table(pa.Table.from_pylist(records), tmp)
-    _write_atomic(out, write)
+        atomic_write(out, lambda handle: pq.write_table(pa.Table.from_pylist(records), handle))
 
 
 def export(source: str | Path, out: str | Path, min_reward: float = 1.0, fmt: str | None = None,
@@ -86,7 +69,7 @@ def export(source: str | Path, out: str | Path, min_reward: float = 1.0, fmt: st
         raise ValueError(f"--format must be jsonl or parquet, not {fmt!r}")
     if not Path(source).exists():
         raise ValueError(f"{source}: no such run folder, study folder or spec")
-    rows = load_trajectories(source)
+    rows = study_trajectories(source)
     if rows.empty:
         raise ValueError(f"{source}: no trajectories.parquet found (train with log.trajectories: correct or all)")
     records = sft_records(rows, min_reward, chat, system)

@@ -64,6 +64,13 @@ def fsync_tree(folder: Path) -> None:
     fsync_dir(Path(folder))
 
 
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move a fully written folder into place durably (its files, then the rename). `target` must not exist."""
+    fsync_tree(tmp)
+    os.replace(tmp, target)
+    fsync_dir(Path(target).parent)
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """A handle on a temp file beside `path`; on a clean exit it replaces `path` durably, on an error it vanishes."""

@@ -256,30 +256,29 @@ def _marker_state(run_dir: Path) -> str:
     return "done" if files.done.exists() else "failed" if files.failed.exists() else "incomplete"
 
 
-def _study_runs(spec_or_dir: Any) -> list[tuple[Path, str, dict[str, Any] | None]]:
-    """(run folder, state, {run_name, config columns} or None to read from the folder) for a spec
-    (object or YAML path), a study folder, or a folder of run folders. States come from
-    scaling.study.status when there is a study, from the markers otherwise."""
-    from scaling.study.spec import Spec, expand, load_spec  # lazy: the study layer sits above the store
-    from scaling.study.status import study_status
+RunEntry = tuple[Path, str, "dict[str, Any] | None"]  # run folder, state, {run_name, config columns} or None
 
-    if isinstance(spec_or_dir, (str, Path)) and Path(spec_or_dir).suffix in (".yaml", ".yml"):
-        spec_or_dir = load_spec(spec_or_dir)
-    if isinstance(spec_or_dir, Spec):
-        study, runs = spec_or_dir.study_dir, expand(spec_or_dir)
-        rows = study_status(study, [(r.run_id, r.name) for r in runs])
-        return [(study / "runs" / run.run_id, row["state"], {"run_name": run.name, **run.config.flat()})
-                for run, row in zip(runs, rows)]
-    folder = Path(spec_or_dir)
+
+def run_entries(folder: str | Path) -> list[RunEntry]:
+    """The runs of a results folder, states from their markers (done, failed, incomplete): a study folder
+    (`runs/<run_id>/`), one run's folder, or a folder of run folders. The store knows folders, not
+    studies: scaling.study.results adds specs and the scheduler's states."""
+    folder = Path(folder)
+    if folder.suffix in (".yaml", ".yml"):
+        raise ValueError(f"{folder}: a study spec; read it with scaling.study.results.study_evals")
     if (folder / "runs").is_dir():
-        return [(folder / "runs" / r["run_id"], r["state"], None) for r in study_status(folder)]
-    if RunFiles(folder).config.exists():  # one run's own folder
+        folder = folder / "runs"
+    elif RunFiles(folder).config.exists():  # one run's own folder
         return [(folder, _marker_state(folder), None)]
-    runs = sorted(p for p in folder.iterdir() if (p / "config.yaml").exists()) if folder.is_dir() else []
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "config.yaml").exists()) if folder.is_dir() else []
     return [(p, _marker_state(p), None) for p in runs]
 
 
-def _combined_table(source: Any) -> pd.DataFrame | None:
+def _entries(source: Any) -> list[RunEntry]:
+    return list(source) if isinstance(source, (list, tuple)) else run_entries(source)
+
+
+def combined_table(source: Any) -> pd.DataFrame | None:
     """A results folder's combined table (`<folder>/evals.parquet` with a `run_id` column), if that is what it holds."""
     if not isinstance(source, (str, Path)):
         return None
@@ -293,10 +292,10 @@ def _combined_table(source: Any) -> pd.DataFrame | None:
 
 def load_trajectories(source: Any) -> pd.DataFrame:
     """Every run's trajectory rows (TRAJECTORY_COLUMNS, then `run_id`, `run_name` and the run's config as dotted
-    columns, as in load_evals) for a run folder, a study folder or spec, or a folder of run folders; empty when no
+    columns, as in load_evals) for a results folder (see `run_entries`) or a list of run entries; empty when no
     run logged trajectories."""
     frames = []
-    for run_dir, _, info in _study_runs(source):
+    for run_dir, _, info in _entries(source):
         path = RunFiles(run_dir).trajectories
         if path.exists():
             frame = read_table_pinned(path).to_pandas()
@@ -308,20 +307,21 @@ def load_trajectories(source: Any) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def load_evals(spec_or_dir: Any) -> pd.DataFrame:
+def load_evals(source: Any, derived: Iterable[str] = ()) -> pd.DataFrame:
     """Every run's evaluation rows, one table: the EVAL_COLUMNS, then `run_id`, `run_name`, `state`,
     then the run's resolved config flattened to dotted columns (`loss.type`, `rollout.prompts_per_step`).
 
-    `spec_or_dir`: a study spec (a `Spec` or its YAML path), a study folder (with `runs/`), or a
-    folder of run folders, or one run's folder. Runs without evaluation rows yet contribute no rows. A folder
-    that holds a combined table instead (`evals.parquet` at its top level with a `run_id` column, as the
-    committed results/ folders do) is read as it is.
+    `source`: a study folder (with `runs/`), a folder of run folders, one run's folder, or a list of
+    run entries (`run_entries`; scaling.study.results.study_evals passes a spec's, with the scheduler's
+    states). Runs without evaluation rows yet contribute no rows. A folder that holds a combined table
+    instead (`evals.parquet` at its top level with a `run_id` column, as the committed results/ folders
+    do) is read as it is. `derived`: config columns a spec marked as following an axis.
     """
-    combined = _combined_table(spec_or_dir)
+    combined = combined_table(source)
     if combined is not None:
         return combined
-    tables, meta, derived = [], [], set(_spec_derived(spec_or_dir))
-    for run_dir, state, info in _study_runs(spec_or_dir):
+    tables, meta, derived = [], [], set(derived)
+    for run_dir, state, info in _entries(source):
         path = RunFiles(run_dir).evals
         table = read_table_pinned(path) if path.exists() else None
         if table is None or table.num_rows == 0:
@@ -346,12 +346,3 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-
-
-def _spec_derived(source: Any) -> list[str]:
-    """The `derived:` list of a study spec (object or YAML path); nothing for folders (their run.json has it)."""
-    from scaling.study.spec import Spec, load_spec  # lazy: the study layer sits above the store
-
-    if isinstance(source, (str, Path)) and Path(source).suffix in (".yaml", ".yml"):
-        source = load_spec(source)
-    return list(source.derived) if isinstance(source, Spec) else []

@@ -1,7 +1,7 @@
 """`scaling fit | predict | backtest | plot | report SOURCE`: scaling-curve fits from the command line.
 
 SOURCE is a CSV or Parquet file with compute and pass-rate columns (curves from any trainer), a run
-or study results folder, or a study spec (.yaml), read through scaling.store.load_evals. Bad input
+or study results folder, or a study spec (.yaml), read through scaling.study.results.study_evals. Bad input
 ends in one line on stderr and exit code 2; a group that cannot be fitted is reported the same way
 after the others are printed.
 """

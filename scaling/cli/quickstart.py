@@ -66,11 +66,11 @@ def quickstart_command(
     """Run the quickstart study on this machine, then fit, plot and report it."""
     from rich.console import Console
 
-    from scaling.cli.study import _wait
+    from scaling.cli.study import watch_until_done
     from scaling.fit import backtest, fit_groups
     from scaling.report import write_report
-    from scaling.store import load_evals
     from scaling.study.launch import launch
+    from scaling.study.results import study_evals
     from scaling.study.spec import load_spec
 
     console = Console()
@@ -81,13 +81,13 @@ def quickstart_command(
         result = launch(study, executor="local", max_parallel=max_parallel)
         console.print(f"[bold]{study.name}[/]: {len(result.rows)} runs, {len(result.submitted)} to run "
                       f"(the rest are done); warm start first, then the RL runs")
-    rows = _wait(str(spec), console)
+    rows = watch_until_done(str(spec), console)
     failed = [r for r in rows if r["state"] != "done"]
     if failed:
         console.print(f"[red]{len(failed)} runs did not finish[/]: see `scaling status {spec}`")
         raise typer.Exit(1)
     with user_errors():
-        table = load_evals(study.study_dir)
+        table = study_evals(study.study_dir)
         fits, errors = fit_groups(table, by=_grouping(table, study))
         bt = backtest(table)
         report = write_report(fits, out or study.study_dir, bt, "md", title=f"{study.name}: RL scaling fits", table=table)

@@ -69,7 +69,7 @@ def _rows_for(target: str) -> tuple[str, list[dict[str, Any]]]:
     return spec.name, study_status(spec.study_dir, [(r.run_id, r.name) for r in expand(spec)])
 
 
-def _wait(target: str, console: Console) -> list[dict[str, Any]]:
+def watch_until_done(target: str, console: Console) -> list[dict[str, Any]]:
     with Live(console=console, refresh_per_second=1) as live:
         while True:
             name, rows = _rows_for(target)
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
                        f"({reason}); launch again once the scheduler answers", err=True)
             raise typer.Exit(1)
         if wait:
-            rows = _wait(spec, console)
+            rows = watch_until_done(spec, console)
             console.print("\n" + summary_line(rows))
             if any(r["state"] != "done" for r in rows):
                 raise typer.Exit(1)

@@ -1,6 +1,6 @@
 """Where curves come from: CSV/Parquet files, run folders and studies, split into groups.
 
-A study's table (scaling.store.load_evals) has one row per evaluation of every run, with the run's
+A study's table (scaling.study.results.study_evals) has one row per evaluation of every run, with the run's
 config flattened into dotted columns. A curve is one group of runs: by default the runs that share
 every config value that varies across the study except seeds, so seeds are pooled into one curve
 (and their spread measured by per-run fits) while recipes stay apart.
@@ -20,7 +20,7 @@ NOT_AXES = ("seed", "dir", "path", "output", "log", "name_or_path")
 
 
 def load_source(source: str | Path) -> pd.DataFrame:
-    """A CSV/Parquet file as is; a folder or .yaml spec through scaling.store.load_evals."""
+    """A CSV/Parquet file as is; a folder or .yaml spec through scaling.study.results.study_evals."""
     path = Path(source)
     if not path.exists():
         raise FitError(f"{source}: no such file or folder")
@@ -31,13 +31,9 @@ def load_source(source: str | Path) -> pd.DataFrame:
         except (ValueError, OSError) as err:  # empty, corrupt, not a table: pandas/pyarrow name no file
             raise FitError(f"{source}: unreadable {suffix[1:]} file ({str(err).strip().splitlines()[0]})") from None
     if path.is_dir() or suffix in (".yaml", ".yml"):
-        from scaling import store
+        from scaling.study.results import study_evals
 
-        if (path / "evals.parquet").exists() and not hasattr(store, "load_evals"):
-            return store.read_evals(path)
-        if not hasattr(store, "load_evals"):
-            raise FitError(f"{source}: reading studies needs scaling.store.load_evals")
-        df = store.load_evals(path)
+        df = study_evals(path)
         if df.empty:
             raise FitError(f"{source}: no evaluation rows found")
         return df
@@ -51,7 +47,7 @@ def default_groups(df: pd.DataFrame) -> list[str]:
         return []
     from scaling.store import EVAL_COLUMNS
 
-    marked = set(df.attrs.get("derived", ()))  # a spec's `derived:` list (scaling.store.load_evals)
+    marked = set(df.attrs.get("derived", ()))  # a spec's `derived:` list (scaling.study.results.study_evals)
     cols = [c for c in df.columns if c not in EVAL_COLUMNS and c not in META and not c.startswith("log.")
             and c not in marked and not any(t in c.rsplit(".", 1)[-1].lower() for t in NOT_AXES)]
     per_run = df.groupby("run_id")[cols].first().astype(str) if cols else pd.DataFrame()

@@ -3,7 +3,7 @@
 A pass rate is a mean over n prompts of c_i / k (c_i correct samples out of k). Were the prompts
 drawn afresh, its variance would be [Var(p_i) + mean p_i (1 - p_i) / k] / n: the spread of prompt
 difficulty plus the sampling noise within each prompt. But the evaluation set (and its random
-numbers) is fixed across evaluations (scaling/evaluate.py), so the difficulty part is one draw
+numbers) is fixed across evaluations (scaling/rl/evaluate.py), so the difficulty part is one draw
 shared by every point of every run: it moves the whole curve together, never one point against
 another. Only the within-prompt sampling noise, mean p_i (1 - p_i) / (k n), is independent from
 point to point; that is the variance the fit weights use (`counts_variance`), and the shared part is

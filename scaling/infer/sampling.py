@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from scaling.compute import ModelShape, attended_positions
+from scaling.fsio import atomic_write
 from scaling.infer.budget import Budget, BudgetForcing, single_token, thinking_tokens
 from scaling.model import count_parameters
 from scaling.rl.rollout import decode, encode_prompts, sample
@@ -74,9 +75,7 @@ def claim_setting(folder: Path, setting: Setting) -> None:
                              "choose another --out")
         return
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(setting.to_dict(), indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(setting.to_dict(), indent=1))
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scaling.fsio import StorageError, atomic_write, fsync_dir, fsync_tree
+from scaling.fsio import StorageError, atomic_write, replace_dir
 from scaling.runtime import Runtime, device_rng_state, set_device_rng_state
 
 log = logging.getLogger(__name__)
@@ -117,10 +116,8 @@ def save_eval_weights(folder: Path, step: int, model, tokenizer, row: dict) -> P
     tokenizer.save_pretrained(tmp)
     compute = {k: v for k, v in row.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     atomic_write(tmp / COMPUTE_FILE, json.dumps(compute, indent=1))
-    fsync_tree(tmp)
     shutil.rmtree(target, ignore_errors=True)  # a copy cut by a crash has no compute.json
-    os.replace(tmp, target)
-    fsync_dir(folder)
+    replace_dir(tmp, target)
     return target
 
 

@@ -19,7 +19,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from scaling.config import ConfigError, RunConfig, read_yaml, save_run_config
-from scaling.evaluate import evaluate, merge_results
+from scaling.rl.evaluate import evaluate, merge_results
 from scaling.fsio import remove_stale_temps
 from scaling.rl.checkpoint import CheckpointError, load_latest, save_checkpoint, save_eval_weights, set_aside
 from scaling.rl.engines import open_engine

@@ -24,8 +24,8 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from scaling.config import RunConfig, stable_hash
-from scaling.evaluate import evaluate
-from scaling.fsio import atomic_write, file_lock, fsync_dir, fsync_tree
+from scaling.rl.evaluate import evaluate
+from scaling.fsio import atomic_write, file_lock, replace_dir
 from scaling.model import make_policy
 from scaling.rl.prompts import check_encodable, prompt_ids
 from scaling.runtime import resolve_device
@@ -73,9 +73,7 @@ def ensure_base_model(config: RunConfig, device: torch.device | None = None) -> 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         atomic_write(tmp / "warmstart.json", json.dumps(info, indent=1))  # the marker of a complete folder
-        fsync_tree(tmp)
-        os.replace(tmp, target)
-        fsync_dir(root)
+        replace_dir(tmp, target)
     return target
 
 

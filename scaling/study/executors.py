@@ -9,7 +9,6 @@ whether `srun` is on PATH, which sends every job to a dead sbatch when no contro
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import signal
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling.config import build_config
+from scaling.runtime import cores_available
 from scaling.study import local
 from scaling.study.job import TRAIN_ENTRY, WARMSTART_ENTRY, RunJob
 from scaling.study.manifest import write_json_atomic
@@ -66,33 +65,12 @@ def choose(executor: str, dry_run: bool = False) -> str:
     return executor
 
 
-def warmstart_configs(configs: list[dict[str, Any]], warmstart_entry: str) -> list[dict[str, Any]]:
-    """One config per distinct base model, in order; built one after the other before any job.
-
-    The warm-start module's own key (`warmstart_key` next to the entry point) says which runs
-    share a base; without one, every run config minus its RL seed counts as distinct (the cache
-    then answers the repeats).
-    """
-    module = importlib.import_module(warmstart_entry.split(":")[0])
-    key_of = getattr(module, "warmstart_key", None)
-    seen, out = set(), []
-    for config in configs:
-        if not config.get("warmstart", {}).get("enabled", True):
-            continue
-        tree = {**config, "seed": 0}
-        key = key_of(build_config(tree)) if key_of else repr(sorted(tree.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(tree)
-    return out
-
-
 def submit_local(study_dir: Path, runs: list[Prepared], max_parallel: int | None, entry: Entry,
                  resources: Resources | None = None) -> dict[str, str]:
     resources = resources or Resources()
     world, gpus = resources.world_size, resources.gpus_per_rank * resources.world_size
     threads = max(int(r.config.get("threads") or 1) for r in runs)
-    cap = max_parallel or max(1, local.cores() // (threads * world))
+    cap = max_parallel or max(1, cores_available() // (threads * world))
     tag = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     batch_file = study_dir / "local" / f"batch-{tag}.json"
     for run in runs:  # a stale state from an earlier attempt must not be read as this one's

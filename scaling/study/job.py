@@ -39,6 +39,27 @@ def resolve(entry: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def warmstart_configs(configs: list[dict[str, Any]], warmstart_entry: str) -> list[dict[str, Any]]:
+    """One config per distinct base model, in order; built one after the other before any job.
+
+    The warm-start module's own key (`warmstart_key` next to the entry point) says which runs
+    share a base; without one, every run config minus its RL seed counts as distinct (the cache
+    then answers the repeats).
+    """
+    module = importlib.import_module(warmstart_entry.split(":")[0])
+    key_of = getattr(module, "warmstart_key", None)
+    seen, out = set(), []
+    for config in configs:
+        if not config.get("warmstart", {}).get("enabled", True):
+            continue
+        tree = {**config, "seed": 0}
+        key = key_of(build_config(tree)) if key_of else repr(sorted(tree.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(tree)
+    return out
+
+
 class StopFlag:
     """Turns the given signals into a flag for `should_stop`, remembering the displaced handlers."""
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from scaling.config import save_run_config
+from scaling.fsio import atomic_write
 from scaling.study import executors
 from scaling.study.executors import Entry, Prepared
 from scaling.study.manifest import code_version, read_manifest, study_lock, write_json_atomic, write_manifest
@@ -112,7 +113,7 @@ def _submit(spec: Spec, study_dir: Path, todo: list[Run], kind: str, max_paralle
         if record:
             executors.cancel(study_dir, run.run_id, record)
     prepared = [_prepare(study_dir, run, spec) for run in todo]
-    (study_dir / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    atomic_write(study_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     if kind == "debug":  # in-process: record first, so status knows the runs while they train
         job_ids = {r.run_id: "debug" for r in todo}
         _record(study_dir, manifest, spec, todo, job_ids, kind)

@@ -27,7 +27,8 @@ from typing import Any
 
 from scaling.config import build_config, read_yaml
 from scaling.fsio import try_flock
-from scaling.study.job import STOPPED_EXIT_CODE, RunJob, resolve
+from scaling.runtime import cores_available
+from scaling.study.job import STOPPED_EXIT_CODE, RunJob, resolve, warmstart_configs
 from scaling.study.manifest import write_json_atomic
 
 POLL_S = 0.2
@@ -59,17 +60,9 @@ def slots_dir() -> Path:
     return Path(os.environ.get("SCALING_SLOTS_DIR", Path.home() / ".cache" / "scaling" / "slots"))
 
 
-def cores() -> int:
-    """Cores this process may use (the affinity mask, which containers and Slurm narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def try_lock_slots(count: int) -> list[int] | None:
     """Lock `count` of the machine's core slots without blocking; None if not enough are free."""
-    held = _try_lock([f"slot-{index}" for index in range(cores())], count)
+    held = _try_lock([f"slot-{index}" for index in range(cores_available())], count)
     return None if held is None else [fd for _, fd in held]
 
 
@@ -137,12 +130,10 @@ def _ensure_warmstarts(batch: dict[str, Any]) -> str | None:
     """Build each distinct base model once, in order, before any worker starts; an error text on failure."""
     if not batch["warmstarts"]:
         return None
-    from scaling.study.executors import warmstart_configs
-
     ensure = resolve(batch["warmstart_entry"])
     for tree in warmstart_configs(batch["warmstarts"], batch["warmstart_entry"]):
         try:
-            ensure(build_config({**tree, "threads": cores()}))
+            ensure(build_config({**tree, "threads": cores_available()}))
         except Exception as error:  # every run of the batch needs it: report and stop
             return f"warm start failed: {type(error).__name__}: {error}"
     return None

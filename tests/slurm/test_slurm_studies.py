@@ -22,7 +22,8 @@ from slurm_helpers import sacct_states, slurm, squeue_state, use_cluster, wait_f
 
 pytest.importorskip("scaling.rl.loop")
 
-from scaling.store import load_evals, read_evals, read_metrics  # noqa: E402
+from scaling.store import read_evals, read_metrics  # noqa: E402
+from scaling.study.results import study_evals  # noqa: E402
 from scaling.study.launch import launch  # noqa: E402
 from scaling.study.manifest import read_manifest  # noqa: E402
 from scaling.study.spec import load_spec  # noqa: E402
@@ -143,7 +144,7 @@ def test_grid_is_one_job_array_and_loads_as_one_table(tmp_path: Path) -> None:
 
     rows = status(spec)
     assert [r["state"] for r in rows] == ["done"] * 4
-    frame = load_evals(spec)
+    frame = study_evals(spec)
     assert len(frame) == 4 * 4  # evaluations at steps 0, 2, 4, 6 of each run
     assert sorted(frame["run_name"].unique()) == ["loss=cispo,seed=0", "loss=cispo,seed=1",
                                                    "loss=grpo,seed=0", "loss=grpo,seed=1"]
@@ -166,7 +167,7 @@ def test_grid_larger_than_the_array_limit_is_split_into_arrays(tmp_path: Path) -
     assert sorted(sorted(tasks) for tasks in jobs.values()) == [[""], ["0", "1"]]
     rows = wait_finished(spec)
     assert [r["state"] for r in rows] == ["done"] * 3, rows
-    frame = load_evals(spec)
+    frame = study_evals(spec)
     assert sorted(frame["seed"].unique()) == [0, 1, 2] and len(frame) == 3 * 2
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling.store import load_evals, read_evals
+from scaling.store import read_evals
+from scaling.study.results import study_evals
 from scaling.study import local
 from scaling.study.launch import launch
 from scaling.study.manifest import read_manifest
@@ -35,7 +36,7 @@ def test_local_study_end_to_end_and_idempotent_relaunch(write_spec, tmp_path: Pa
     assert [r["state"] for r in rows] == ["done"] * 4
     assert all(r["step"] == 4 and r["pass_rate"] == pytest.approx(0.04) for r in rows)
 
-    frame = load_evals(spec)
+    frame = study_evals(spec)
     assert len(frame) == 4 * 3  # evaluations at steps 0, 2, 4
     assert {"run_id", "run_name", "state", "loss.type", "seed", "step", "pass_rate", "train.steps"} <= set(frame.columns)
     assert set(frame["loss.type"]) == {"grpo", "cispo"} and set(frame["state"]) == {"done"}

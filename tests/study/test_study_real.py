@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scaling.store import EVAL_COLUMNS, load_evals, read_evals, read_metrics
+from scaling.store import EVAL_COLUMNS, read_evals, read_metrics
+from scaling.study.results import study_evals
 from scaling.study import local
 from scaling.study.launch import launch
 from scaling.study.spec import load_spec
@@ -41,7 +42,7 @@ def test_local_study_of_four_tiny_runs_gives_one_table(write_spec) -> None:
     assert len(launch(spec).submitted) == 4
     rows = wait_finished(spec, timeout_s=150)
     assert [r["state"] for r in rows] == ["done"] * 4, rows
-    frame = load_evals(spec)
+    frame = study_evals(spec)
     assert len(frame) == 4 * 3
     assert set(EVAL_COLUMNS) | {"run_id", "run_name", "state", "loss.type", "seed", "rollout.prompts_per_step"} <= set(frame.columns)
     assert sorted(frame["run_name"].unique()) == ["loss=cispo,seed=0", "loss=cispo,seed=1", "loss=grpo,seed=0", "loss=grpo,seed=1"]
