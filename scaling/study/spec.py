@@ -281,7 +281,7 @@ def check_paths(runs: list[Run]) -> None:
         if key in checked:
             continue
         try:
-            validate_inputs(cfg)
+            validate_inputs(cfg, encode=False)
         except ConfigError as err:
             raise SpecError(f"run {run.name}: {err}") from None
         checked.add(key)

@@ -175,16 +175,20 @@ def test_grid_larger_than_the_array_limit_is_split_into_arrays(tmp_path: Path) -
 
 
 def test_run_that_raises_is_failed_with_its_error_text(tmp_path: Path) -> None:
-    # An empty dataset file: `launch` checks that it exists (it does), the job fails reading it. No warm
-    # start, or `launch` itself would fail building the base model before submitting anything.
-    data = tmp_path / "empty-answers.jsonl"
-    data.write_text("")
-    base = {**TINY, "task": {"name": "dataset", "path": str(data), "val_size": 16}, "warmstart": {"enabled": False}}
-    spec = write_spec(tmp_path, "broken", base=base)
+    # A model folder with a config and a tokenizer but no weights: `launch` checks what it can without
+    # loading a model (both load), the job fails loading the weights.
+    from transformers import LlamaConfig
+
+    from scaling.model import char_tokenizer
+
+    folder = tmp_path / "no-weights"
+    char_tokenizer().save_pretrained(folder)
+    LlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(folder)
+    spec = write_spec(tmp_path, "broken", base={**TINY, "model": {"name_or_path": str(folder)}})
     launch(spec)
     (row,) = wait_finished(spec)
     assert row["state"] == "failed", row
-    assert "empty-answers.jsonl: no rows" in row["error"]  # the job's own exception text, not just "FAILED"
+    assert "model.name_or_path: cannot load" in row["error"] and "no-weights" in row["error"]  # the job's own text
     # The FAILED marker is written before the job exits; accounting follows a moment later.
     assert wait_for_state(row["job_id"], {"FAILED", "COMPLETED"}, timeout=30) == "FAILED"
 
