@@ -2,7 +2,10 @@
 
     fit_curve(data, x="flops", y="pass_rate", r0=None | "fit" | float, fit_from=None, ...) -> FitResult
     fit_groups(data, by=[...], ...)  -> (list[FitResult], errors)   one curve per group, seeds pooled
-    backtest(data, fraction=0.5)     -> DataFrame   fit each run's first part, score the rest
+    backtest(data, fractions=(0.25, 0.5)) -> DataFrame   fit on the first part, score the final pass rate
+                                                   (own run and leave-one-seed-out, per horizon)
+    FitResult.predict(C, kind)       -> Prediction  kind: mean (confidence band), run (new seed), eval (one evaluation)
+    scaling.fit.trend.axis_predict   -> dicts       an untried value of a numeric axis from the others' trend
     compare(fits, margin=0.02)       -> DataFrame   rank by A; ties broken on B at a shared A
     marginal_effects(fits)           -> DataFrame   main effect of each grid axis on A and B
 
