@@ -19,18 +19,18 @@ import pandas as pd
 from scipy.optimize import curve_fit
 
 from scaling.fit import fit_curve, fit_groups
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 
 TRUTH = {"A": 0.6, "B": 1.5, "C_mid": 300.0, "R0": 0.1}
 C = np.geomspace(1, 1e4, 41)
 
 
 def curve(seed: int) -> np.ndarray:
-    return np.clip(model(C, **TRUTH) + np.random.default_rng(seed).normal(0, 0.01, len(C)), 0, 1)
+    return np.clip(sigmoid_curve(C, **TRUTH) + np.random.default_rng(seed).normal(0, 0.01, len(C)), 0, 1)
 
 
 def _ssr(p, x, y) -> float:
-    return float(np.sum(((y - model(x, p["A"], p["B"], p["C_mid"], p["R0"])) / 0.01) ** 2))
+    return float(np.sum(((y - sigmoid_curve(x, p["A"], p["B"], p["C_mid"], p["R0"])) / 0.01) ** 2))
 
 
 def _start(x, y, rng=None) -> dict:
@@ -46,13 +46,13 @@ def lmfit_plain(x, y, rng=None) -> dict:
     p.add("B", value=s["B"], min=1e-3, max=100)
     p.add("C_mid", value=s["C_mid"], min=1e-6, max=1e9)
     p.add("R0", value=s["R0"], min=0, max=1)
-    out = lmfit.minimize(lambda q: (y - model(x, **q.valuesdict())) / 0.01, p, method="leastsq")
+    out = lmfit.minimize(lambda q: (y - sigmoid_curve(x, **q.valuesdict())) / 0.01, p, method="leastsq")
     return out.params.valuesdict()
 
 
 def scipy_plain(x, y, rng=None) -> dict:
     s = _start(x, y, rng)
-    f = lambda c, a, b, cm, r0: model(c, a, b, cm, r0)  # noqa: E731
+    f = lambda c, a, b, cm, r0: sigmoid_curve(c, a, b, cm, r0)  # noqa: E731
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -111,7 +111,7 @@ def study(n_recipes: int = 20, seeds: int = 5, seed: int = 0) -> pd.DataFrame:
         truth = {"A": rng.uniform(0.45, 0.75), "B": rng.uniform(1, 3), "C_mid": 10 ** rng.uniform(2.3, 2.8), "R0": 0.1}
         for s in range(seeds):
             shift = rng.normal(0, 0.01)  # seed-to-seed variation of the asymptote
-            y = model(C, **{**truth, "A": truth["A"] + shift}) + rng.normal(0, 0.01, len(C))
+            y = sigmoid_curve(C, **{**truth, "A": truth["A"] + shift}) + rng.normal(0, 0.01, len(C))
             frames.append(pd.DataFrame({"flops": C, "pass_rate": np.clip(y, 0, 1), "run_id": f"r{r}s{s}",
                                         "recipe": f"r{r}", "eval_prompts": 1000, "eval_k": 16}))
     return pd.concat(frames, ignore_index=True)

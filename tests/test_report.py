@@ -16,7 +16,7 @@ import pytest
 
 from scaling import plot
 from scaling.fit import backtest, fit_groups
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 from scaling.report import write_report
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -41,7 +41,7 @@ def _table() -> pd.DataFrame:
         for seed in (0, 1):
             run = f"p{prompts}-s{seed}"
             for i, flops in enumerate(np.geomspace(1e11, 3e12, 12)):
-                mean = float(np.squeeze(model(flops, A=truth[0], B=truth[1], C_mid=truth[2], R0=0.25)))
+                mean = float(np.squeeze(sigmoid_curve(flops, A=truth[0], B=truth[1], C_mid=truth[2], R0=0.25)))
                 counts = rng.binomial(4, np.clip(mean + rng.normal(0, 0.1, 200), 0, 1)).tolist()
                 rows.append({"run_id": run, "run_name": f"prompts_{prompts},seed={seed}", "seed": seed,
                              "rollout.prompts_per_step": prompts, "train.steps": steps, "eval.every": every,

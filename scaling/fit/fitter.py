@@ -35,7 +35,7 @@ from scaling.fit.identify import A_WIDTH, identifiability
 from scaling.fit.intervals import likelihood_set, param_intervals, threshold_delta
 from scaling.fit.powerlaw import fit_power_law, information
 from scaling.fit.result import FitResult
-from scaling.fit.sigmoid import fit_point, model
+from scaling.fit.sigmoid import fit_point, sigmoid_curve
 from scaling.fit.weights import binomial_variance
 
 
@@ -62,7 +62,7 @@ def _weights(curve: fdata.Curve, mask, r0, start) -> tuple[np.ndarray, dict]:
     best = fit_point(xw, yw, w, r0, True, start)
     if curve.noise == "binomial":
         for _ in range(2):  # weights from the fitted p, never from the raw (possibly 0 or 1) rate
-            p = model(xw, best["A"], best["B"], best["C_mid"], best["R0"])
+            p = sigmoid_curve(xw, best["A"], best["B"], best["C_mid"], best["R0"])
             w = 1.0 / binomial_variance(p, curve.nk[mask], np.ones_like(p))
             best = fit_point(xw, yw, w, r0, True, start)
     return w, best
@@ -111,7 +111,7 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     xw, yw, rw = curve.x[mask], curve.y[mask], curve.run[mask]
     w, best = _weights(curve, mask, r0_fixed, start)
     params = {k: best[k] for k in ("A", "B", "C_mid", "R0")}
-    pred = model(xw, **params)
+    pred = sigmoid_curve(xw, **params)
     dof = int(mask.sum()) - n_params
     scale, fdof, flags, msgs = _scale(curve.noise, best["ssr"], dof)
     runs = _runs(xw, yw, w, rw, r0_fixed, n_params, pred, scale)

@@ -140,7 +140,7 @@ def likelihood_set(x, y, w, r0: float | None, best: dict, delta: float) -> Likel
     b_axis, c_axis = sigmoid.search_axes(x)
     lb_axis = np.log(b_axis)
     B, L = sigmoid.mesh(lb_axis, c_axis)
-    q = sigmoid.evaluate(x, y, w, np.exp(B), L, r0)[2].reshape(len(lb_axis), len(c_axis))
+    q = sigmoid.grid_scores(x, y, w, np.exp(B), L, r0)[2].reshape(len(lb_axis), len(c_axis))
     near = np.argwhere(q <= thr + delta)
     bi = [int(np.searchsorted(lb_axis, np.log(best["B"]))), int(np.searchsorted(c_axis, np.log(best["C_mid"])))]
     near = np.vstack([near, np.clip([bi, [bi[0] - 1, bi[1] - 1]], 0, None)]) if near.size else np.array([bi, [bi[0] - 1, bi[1] - 1]])

@@ -92,7 +92,7 @@ class FitResult:
         from scipy import stats as sps
 
         from scaling.fit.intervals import likelihood_set
-        from scaling.fit.sigmoid import model
+        from scaling.fit.sigmoid import sigmoid_curve
         from scaling.fit.spread import run_curves, t_half
 
         if kind not in KINDS:
@@ -105,7 +105,7 @@ class FitResult:
             best = {**self.params, "ssr": s["ssr"]}
             self.__dict__["_set"] = likelihood_set(xw, yw, ww, s["r0"], best, s["delta"])
         p = self.params
-        value = model(c, p["A"], p["B"], p["C_mid"], p["R0"])
+        value = sigmoid_curve(c, p["A"], p["B"], p["C_mid"], p["R0"])
         lo, hi = self.__dict__["_set"].band(c)
         per_run = run_curves(self.runs["params"], c) if self.runs.get("params") else np.empty((0, len(c)))
         note = ""

@@ -32,7 +32,7 @@ def shape(x: np.ndarray, B: np.ndarray, logc: np.ndarray) -> np.ndarray:
     return s
 
 
-def model(C: np.ndarray, A: float, B: float, C_mid: float, R0: float) -> np.ndarray:
+def sigmoid_curve(C: np.ndarray, A: float, B: float, C_mid: float, R0: float) -> np.ndarray:
     s = shape(np.atleast_1d(C), np.array([B]), np.array([np.log(C_mid)]))[0]
     return R0 + (A - R0) * s
 
@@ -107,7 +107,7 @@ def search_axes(x: np.ndarray, n_b: int = 36, n_c: int = 60) -> tuple[np.ndarray
     return np.geomspace(*B_RANGE, n_b), logc
 
 
-def evaluate(x, y, w, B: np.ndarray, logc: np.ndarray, r0: float | None) -> tuple[np.ndarray, ...]:
+def grid_scores(x, y, w, B: np.ndarray, logc: np.ndarray, r0: float | None) -> tuple[np.ndarray, ...]:
     """(R0, A, SSR) for each cell (B[i], logc[i]), in chunks to bound memory."""
     step = max(1, MAX_CELLS_X_POINTS // max(1, len(x)))
     out = [solve(stats(shape(x, B[i:i + step], logc[i:i + step]), y, w), r0)
@@ -146,7 +146,7 @@ def grid_search(x: np.ndarray, cells, zoom: int = 15) -> dict:
 def grid_best(x, y, w, r0: float | None) -> dict:
     """Global least-squares cell with (R0, A) in closed form."""
     def cells(lb, lc):
-        r, a, q = evaluate(x, y, w, np.exp(lb), lc, r0)
+        r, a, q = grid_scores(x, y, w, np.exp(lb), lc, r0)
         return {"R0": r, "A": a, "ssr": q}
     return grid_search(x, cells)
 
@@ -179,7 +179,7 @@ def refine(x, y, w, start: dict, r0: float | None, scale_covar: bool) -> dict:
 
     def residual(p):
         v = p.valuesdict()
-        return (y - model(x, v["A"], v["B"], np.exp(v["logc"]), v["R0"])) * sw
+        return (y - sigmoid_curve(x, v["A"], v["B"], np.exp(v["logc"]), v["R0"])) * sw
 
     out = lmfit.minimize(residual, _params(start, r0, bounds), method="least_squares",
                          scale_covar=scale_covar)

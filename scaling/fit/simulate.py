@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 
 TRUTH = {"A": 0.6, "B": 1.5, "C_mid": 1000.0, "R0": 0.1}  # the window (C <= 4000) ends at 4x C_mid
 
@@ -37,7 +37,7 @@ def simulate_runs(rng: np.random.Generator, n_runs: int, truth: dict = TRUTH, c_
         t = dict(truth, A=truth["A"] + (rng.normal(0, seed_sd) if seed_sd > 0 else 0.0))
         wander = ar1(rng, n_evals, rho, ar_sd)
         wander[0] = 0.0  # the first evaluation is the base model, before any training noise
-        y = model(c, **t) + wander + rng.normal(0, noise_sd, n_evals)
+        y = sigmoid_curve(c, **t) + wander + rng.normal(0, noise_sd, n_evals)
         frames.append(pd.DataFrame({"run_id": f"seed{r}", "flops": c, "pass_rate": np.clip(y, 0, 1),
                                     "sigma": noise_sd}))
     return pd.concat(frames, ignore_index=True)
@@ -59,6 +59,6 @@ def coverage(n_sims: int, n_runs: int, rho: float, horizons=(2, 4), seed: int = 
         hit["A"] += lo <= truth["A"] <= hi
         for h in horizons:
             p = fit.predict(h * c_max)
-            hit[f"R@{h}x"] += p.lo <= float(model(h * c_max, **truth)[0]) <= p.hi
+            hit[f"R@{h}x"] += p.lo <= float(sigmoid_curve(h * c_max, **truth)[0]) <= p.hi
         flagged += not fit.identified
     return {**{k: v / n_sims for k, v in hit.items()}, "unidentified": flagged / n_sims}

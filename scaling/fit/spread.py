@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as sps
 
 from scaling.fit.errors import FitError
-from scaling.fit.sigmoid import fit_point, model
+from scaling.fit.sigmoid import fit_point, sigmoid_curve
 
 NAMES = ("A", "B", "C_mid", "R0")
 LOG = ("B", "C_mid")  # positive, skewed: combined on the log scale
@@ -71,7 +71,7 @@ def per_run_fits(x, y, w, run, r0: float | None, n_params: int) -> dict:
             continue
         for n in NAMES:
             params[n].append(best[n])
-        resid[m] = y[m] - model(x[m], best["A"], best["B"], best["C_mid"], best["R0"])
+        resid[m] = y[m] - sigmoid_curve(x[m], best["A"], best["B"], best["C_mid"], best["R0"])
         kept.append(str(r))
     return {"ids": kept, "skipped": skipped, "params": params, "resid": resid}
 
@@ -106,4 +106,4 @@ def param_t_intervals(per_run: dict, centre: dict, level: float) -> dict:
 def run_curves(per_run_params: dict, C: np.ndarray) -> np.ndarray:
     """(runs, len(C)) predicted curves of the per-run fits."""
     p = per_run_params
-    return np.array([model(C, a, b, c, r) for a, b, c, r in zip(p["A"], p["B"], p["C_mid"], p["R0"])])
+    return np.array([sigmoid_curve(C, a, b, c, r) for a, b, c, r in zip(p["A"], p["B"], p["C_mid"], p["R0"])])

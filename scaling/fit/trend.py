@@ -21,7 +21,7 @@ from scipy import stats as sps
 from scaling.fit.errors import FitError
 from scaling.fit.groups import fit_groups
 from scaling.fit.result import FitResult
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 from scaling.fit.source import default_groups, split
 
 TRENDED = ("A", "B", "C_mid")
@@ -107,7 +107,7 @@ def trend_predict(fits: list[FitResult], axis: str, value: float, at: np.ndarray
     for c in np.atleast_1d(np.asarray(at, float)):
         samples = _curve_draws(c, A, B, Cm, r0)
         lo, hi = np.percentile(samples, [tail, 100 - tail])
-        mid = float(model(np.array([c]), **params)[0])
+        mid = float(sigmoid_curve(np.array([c]), **params)[0])
         preds.append({"C": float(c), "R": mid, "interval": [float(lo), float(hi)],
                       "one_eval_interval": [float(max(0, mid - np.hypot(mid - lo, z * within))),
                                             float(min(1, mid + np.hypot(hi - mid, z * within)))]})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 
 TRUTH = {"A": 0.6, "B": 1.5, "C_mid": 300.0, "R0": 0.1}
 C = np.geomspace(1, 1e4, 41)
@@ -17,7 +17,7 @@ C = np.geomspace(1, 1e4, 41)
 
 def noisy(seed: int, sd: float = 0.01, truth: dict = TRUTH, c: np.ndarray = C) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.clip(model(c, **truth) + rng.normal(0, sd, len(c)), 0, 1)
+    return np.clip(sigmoid_curve(c, **truth) + rng.normal(0, sd, len(c)), 0, 1)
 
 
 def study(n_runs: int, recipes: dict, seed: int = 0, n: int = 200, k: int = 8) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def study(n_runs: int, recipes: dict, seed: int = 0, n: int = 200, k: int = 8) -
     steps = np.arange(0, 41) * 25.0
     for name, truth in recipes.items():
         for r in range(n_runs):
-            p_mean = model(np.maximum(steps, 0), **truth)
+            p_mean = sigmoid_curve(np.maximum(steps, 0), **truth)
             counts = [rng.binomial(k, np.clip(p + rng.normal(0, 0.1, n), 0, 1)).tolist() for p in p_mean]
             frames.append(pd.DataFrame({
                 "flops": steps, "pass_rate": [np.mean(c) / k for c in counts], "eval_prompts": n, "eval_k": k,

@@ -12,14 +12,14 @@ import pytest
 
 from fit_curves import C, TRUTH, noisy
 from scaling.fit import fit_curve
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 
 N_CURVES = 120
 
 
 def _run(fit_to: float) -> dict:
     target = 10 * fit_to
-    truth_r = float(model(target, **TRUTH)[0])
+    truth_r = float(sigmoid_curve(target, **TRUTH)[0])
     cov_a = cov_r = flagged = 0
     for seed in range(N_CURVES):
         fit = fit_curve((C, noisy(1000 + seed)), sigma=0.01, fit_to=fit_to)
@@ -66,7 +66,7 @@ def test_unidentified_fit_reports_a_lower_bound():
 def test_a_interval_reaching_one_is_not_identified():
     """An A interval that runs into the bound 1 is open there (the review's `0.939 [0.814, 1.000]`)."""
     truth = dict(TRUTH, A=0.985)
-    fit = fit_curve((C, np.clip(model(C, **truth) + np.random.default_rng(3).normal(0, 0.01, len(C)), 0, 1)),
+    fit = fit_curve((C, np.clip(sigmoid_curve(C, **truth) + np.random.default_rng(3).normal(0, 0.01, len(C)), 0, 1)),
                     sigma=0.01, fit_to=1000)
     assert fit.intervals["A"][1] >= 1 - 1e-6
     assert not fit.identified and fit.a_text().startswith("≥")

@@ -8,7 +8,7 @@ import pytest
 
 from fit_curves import C, TRUTH, noisy
 from scaling.fit import fit_curve
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 
 
 def test_recovers_known_parameters_on_full_window():
@@ -21,7 +21,7 @@ def test_recovers_known_parameters_on_full_window():
 
 
 def test_noise_free_curve_is_exact():
-    fit = fit_curve((C, model(C, **TRUTH)), sigma=0.01, fit_from=0)
+    fit = fit_curve((C, sigmoid_curve(C, **TRUTH)), sigma=0.01, fit_from=0)
     assert fit.params["A"] == pytest.approx(0.6, abs=1e-4)
     assert fit.params["C_mid"] == pytest.approx(300, rel=1e-3)
 
@@ -36,7 +36,7 @@ def test_fixed_and_free_r0():
 
 
 def _ssr(p, y, m):
-    return float(np.sum((y[m] - model(C[m], p["A"], p["B"], p["C_mid"], p["R0"])) ** 2))
+    return float(np.sum((y[m] - sigmoid_curve(C[m], p["A"], p["B"], p["C_mid"], p["R0"])) ** 2))
 
 
 @pytest.mark.parametrize("fit_to", [100, 1000])
@@ -54,7 +54,7 @@ def test_same_optimum_from_any_start(fit_to):
         p = lmfit.Parameters()
         p.add("A", value=s["A"], min=0, max=1); p.add("B", value=s["B"], min=0.01, max=100)
         p.add("C_mid", value=s["C_mid"], min=1e-3, max=1e8); p.add("R0", value=0.1, min=0, max=1)
-        res = lmfit.minimize(lambda q: y[m] - model(C[m], **q.valuesdict()), p, method="leastsq")
+        res = lmfit.minimize(lambda q: y[m] - sigmoid_curve(C[m], **q.valuesdict()), p, method="leastsq")
         plain.append(_ssr(res.params.valuesdict(), y, m))
     assert min(plain) >= min(ssr) - 1e-9  # nothing beats the global search
     if fit_to == 100:

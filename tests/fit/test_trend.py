@@ -8,7 +8,7 @@ import pytest
 
 from fit_curves import study
 from scaling.fit import FitError
-from scaling.fit.sigmoid import model
+from scaling.fit.sigmoid import sigmoid_curve
 from scaling.fit.trend import axis_backtest, axis_predict
 
 AXIS = "rollout.prompts_per_step"
@@ -31,7 +31,7 @@ def test_predicts_an_untried_value_within_its_interval():
     lo, hi = res["A_interval"]
     assert lo <= truth(64)["A"] <= hi and abs(res["params"]["A"] - truth(64)["A"]) < 0.03
     for p in res["predictions"]:
-        true_r = float(model(p["C"], **truth(64))[0])
+        true_r = float(sigmoid_curve(p["C"], **truth(64))[0])
         assert p["interval"][0] <= true_r <= p["interval"][1]
         assert p["one_eval_interval"][0] <= p["interval"][0] and p["interval"][1] <= p["one_eval_interval"][1]
     assert res["trend"]["A"]["slope"] > 0
