@@ -117,11 +117,14 @@ def test_flock_unsupported_reaches_the_cli_as_one_line(tmp_path, monkeypatch):
 
 
 def test_estale_on_read_is_retried(tmp_path, monkeypatch):
-    run = tmp_path / "run"
+    from scaling.store import load_evals
+
+    run = tmp_path / "study" / "run"
     write_rows_atomic(run / "evals.parquet", [{"step": 0, "pass_rate": 0.5}], EVAL_COLUMNS)
+    save_run_config(RunConfig(), run / "config.yaml")
     import builtins
 
-    real_open, failures = builtins.open, iter([True, True])
+    real_open, failures = builtins.open, iter([True, True, False, True, True])
 
     def nfs_open(path, *args, **kwargs):
         if str(path).endswith("evals.parquet") and next(failures, False):
@@ -130,3 +133,4 @@ def test_estale_on_read_is_retried(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "open", nfs_open)
     assert list(read_evals(run)["pass_rate"]) == [0.5]
+    assert list(load_evals(tmp_path / "study")["pass_rate"]) == [0.5]  # what status and fits read through

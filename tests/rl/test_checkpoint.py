@@ -67,3 +67,20 @@ def test_resume_removes_temp_files_of_a_killed_writer(tmp_path, tiny_tree):
         path.write_bytes(b"\0" * 1000)  # a full model's size in real life
     assert train(cfg, run)["status"] == "done"
     assert not [p for p in leftovers if p.exists()]
+
+
+def test_a_run_that_never_started_does_not_claim_its_folder(tmp_path, tiny_tree, monkeypatch):
+    """Failing after validation but before training (here the warm start) leaves no config.yaml: the
+    folder does not belong to the failed config, and a corrected one trains there."""
+    import scaling.rl.state as state_module
+
+    def no_base(*args, **kwargs):
+        raise RuntimeError("warm-start cache unwritable")
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="unwritable"):
+        patch.setattr(state_module, "ensure_base_model", no_base)
+        train(build_config(tiny_tree), run)
+    assert not RunFiles(run).config.exists() and "unwritable" in RunFiles(run).read_marker(RunFiles(run).failed)["reason"]
+    tiny_tree["seed"] = 3  # another config: accepted, the failed one never owned the folder
+    assert train(build_config(tiny_tree), run)["status"] == "done"
