@@ -81,7 +81,7 @@ def _scale(noise: str, ssr: float, dof: int) -> tuple[float, int | None, list[st
         return max(1.0, red), dof, [], []
     return red, dof, ["overdispersed"], [
         f"residuals scatter {np.sqrt(red):.2f}x more than the measurement noise allows "
-        f"(chi2/dof = {red:.2f}); intervals were widened by that factor (autocorrelated points, "
+        f"(chi2/dof = {red:.2f}); intervals were widened to the scatter (autocorrelated points, "
         f"seed-to-seed variation, or a curve the sigmoid does not describe)"]
 
 

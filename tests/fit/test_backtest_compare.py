@@ -53,6 +53,9 @@ def test_collapsed_runs_are_left_out_and_said_so():
     bt = backtest(df, by=[])
     assert "collapsed" in bt.loc[bt["run"] == "base-2", "error"].item()
     assert not (bt.loc[bt["run"] != "base-2", "run"] == "base-2").any()
+    df.loc[(df["run_id"] == "base-0") & (df["flops"] == 1000), "health"] = "nan"
+    (fit,), _ = fit_groups(df, by=[])
+    assert fit.n_runs == 1 and "base-0" in " ".join(fit.messages)
     no_column = study(2, {"base": RECIPES["base"]}, seed=8)
     assert fit_groups(no_column, by=[])[0][0].n_runs == 2  # a missing column counts as ok
 
