@@ -168,8 +168,9 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     threads = config.threads or cores_available()
     if runtime.distributed and config.train.pipeline_k > 0:
         raise ConfigError("train.pipeline_k: PipelineRL runs in one process; data-parallel runs need pipeline_k 0")
-    if not runtime.is_cuda:  # on a GPU the CPU threads only feed it; torch's default suits that
-        torch.set_num_threads(threads)
+    # `threads` sizes a CPU run's compute; on a GPU the CPU only feeds it, within the cores this process was given
+    # (torch's default would take every core of a shared node).
+    torch.set_num_threads(cores_available() if runtime.is_cuda else threads)
     main = runtime.is_main
     evals, metrics = TableLog(files.evals, EVAL_COLUMNS, main), TableLog(files.metrics, STEP_COLUMNS, main)
     saved = _resume_point(files, evals, metrics, runtime)
