@@ -48,7 +48,10 @@ def meta_default(monkeypatch):
 
 @pytest.mark.parametrize("variant", [{}, {"loss": {"kl_beta": 0.01, "tis_cap": 2.0, "aggregation": "prompt_mean"}, "train": {"updates_per_batch": 2},
                                          "rollout": {"overlong": "soft_penalty", "interrupt_text": "=",
-                                                     "interrupt_budget": 2}, "model": {"precision": "fp16"}}])
+                                                     "interrupt_budget": 2}, "model": {"precision": "fp16"}},
+                                     {"model": {"gradient_checkpointing": True, "precision": "bf16"},
+                                      "train": {"micro_batch_size": 4, "filter_zero_variance": "refill"},
+                                      "loss": {"aggregation": "constant", "adv_norm": "batch"}}])
 def test_run_with_warm_start_places_every_tensor_explicitly(tmp_path, tiny_tree, meta_default, variant):
     tiny_tree["device"] = "cpu"
     tiny_tree["train"]["steps"] = 2
