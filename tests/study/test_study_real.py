@@ -102,3 +102,23 @@ def test_local_data_parallel_run_is_two_processes_and_one_run(write_spec) -> Non
     assert (metrics["samples_seen"].diff().dropna() == 16).all()  # both ranks' 8 samples a step
     log = (study / "logs" / f"{run_id}.log").read_text()
     assert log.count('"status": "done"') == 2  # each rank reported its end
+
+
+@pytest.mark.slow
+def test_local_data_parallel_run_stops_on_sigterm_and_resumes(write_spec) -> None:
+    """SIGTERM to a data-parallel run's worker reaches both ranks: they checkpoint the same step and stop;
+    a relaunch resumes both ranks from it."""
+    base = {**TINY, "train": {"steps": 12}}
+    spec = write_spec(base=base, axes={"loss.type": ["grpo"]}, seeds=[0],
+                      resources={"executor": "local", "cpus_per_run": 1, "tasks_per_node": 2})
+    study = load_spec(spec).study_dir
+    run_id = launch(spec).submitted[0]
+    os.kill(_wait_for_checkpoint(study, run_id, past_step=2, timeout_s=240), signal.SIGTERM)
+    row = wait_finished(spec, timeout_s=120)[0]
+    assert row["state"] != "done" and row["step"] < 12, row
+    log = (study / "logs" / f"{run_id}.log").read_text()
+    assert log.count('"status": "stopped"') == 2  # both ranks stopped cleanly, at the same step
+    assert launch(spec).submitted == [run_id]
+    assert wait_finished(spec, timeout_s=240)[0]["state"] == "done"
+    assert list(read_evals(study / "runs" / run_id)["step"]) == list(range(0, 13, 2))
+    assert list(read_metrics(study / "runs" / run_id)["step"]) == list(range(1, 13))
