@@ -3,7 +3,9 @@
 It writes evals / metrics through the real store, checkpoints (a JSON file per step) at every
 evaluation, resumes from the newest checkpoint (dropping rows written after it), honours
 `should_stop` at step boundaries and writes DONE. Env knobs: FAKE_STEP_S (seconds per step),
-FAKE_FAIL (raise at this step), FAKE_SIGNAL_AT (send this process SIGUSR2 after that step), FAKE_TRACE (a file to append "start/end run_dir time" lines to).
+FAKE_FAIL (raise at this step), FAKE_SIGNAL_AT (send this process SIGUSR2 after that step), FAKE_TRACE (a file to append "start/end run_dir time" lines to),
+FAKE_HOLD (a file: from step FAKE_HOLD_AFTER on, wait at each step boundary while it exists, until stopped),
+so a test can act on a running run without racing its clock.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _train(config: RunConfig, run_dir: Path, should_stop) -> dict:
     if start is None:
         _evaluate(evals, files, step)
     while step < config.train.steps:
+        _hold(step, should_stop)
         if should_stop is not None and should_stop():
             _checkpoint(files, step)
             _trace("stop", files.dir)
@@ -78,6 +81,14 @@ def _train(config: RunConfig, run_dir: Path, should_stop) -> dict:
     files.mark(files.done, {"status": "done", "step": step})
     _trace("end", files.dir)
     return {"status": "done", "step": step}
+
+
+def _hold(step: int, should_stop) -> None:
+    gate = os.environ.get("FAKE_HOLD")
+    if not gate or step < int(os.environ.get("FAKE_HOLD_AFTER", "0")):
+        return
+    while Path(gate).exists() and not (should_stop is not None and should_stop()):
+        time.sleep(0.05)
 
 
 def _evaluate(evals: TableLog, files: RunFiles, step: int) -> None:

@@ -140,13 +140,19 @@ def test_debug_executor_runs_in_process(write_spec, tmp_path: Path) -> None:
     assert [r["state"] for r in status(spec)] == ["done"] * 4
 
 
-def test_force_relaunches_a_running_run_after_it_checkpoints(write_spec, monkeypatch) -> None:
-    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+def test_force_relaunches_a_running_run_after_it_checkpoints(write_spec, monkeypatch, tmp_path: Path) -> None:
+    # The run holds after step 2 until the gate file goes, so --force always meets it running (launch's input
+    # checks take seconds: a run on a clock could finish first on a loaded machine).
+    gate = tmp_path / "hold"
+    gate.touch()
+    monkeypatch.setenv("FAKE_HOLD", str(gate))
+    monkeypatch.setenv("FAKE_HOLD_AFTER", "2")
     spec = write_spec(base={"train": {"steps": 30}, "eval": {"every": 2}}, axes={"loss.type": ["grpo"]}, seeds=[0])
     study = load_spec(spec).study_dir
     run_id = launch(spec, entry=FAKE).submitted[0]
     old_pid = _running_pid(study, run_id)
     forced = launch(spec, entry=FAKE, force=True)
+    gate.unlink()
     assert forced.submitted == [run_id] and forced.rows[0]["state"] == "running"
     assert wait_finished(spec)[0]["state"] == "done"
     assert not local.pid_alive(old_pid)
