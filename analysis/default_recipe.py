@@ -1,7 +1,8 @@
 """Does cosine decay or a lower learning rate stop the tiny default's late oscillation and collapse?
 
     python analysis/default_recipe.py run  [--steps 900] [--jobs 2]   # train the recipes (threads: 1 each)
-    python analysis/default_recipe.py table                            # score them from results/default_recipe
+    python analysis/default_recipe.py table       # score them (from the committed results/default_recipe/*.csv)
+    python analysis/default_recipe.py reference   # the same scores for the committed results/cpu_backtest runs
 
 Each recipe is the embedded default at the quickstart's collapsing setting (8 prompts per step, issue 12:
 prompts_8 seed 0 fell from 0.60 to 0.00) with one change. A run is scored by
@@ -31,9 +32,10 @@ RECIPES = {
 }
 
 
-def run(steps: int, every: int, seeds: list[int], jobs: int) -> None:
+def run(steps: int, every: int, seeds: list[int], jobs: int, recipes: list[str]) -> None:
     todo = []
-    for name, overrides in RECIPES.items():
+    for name in recipes:
+        overrides = RECIPES[name]
         for seed in seeds:
             folder = OUT / "runs" / f"{name}_s{seed}"
             sets = BASE + overrides + [f"seed={seed}", f"train.steps={steps}", f"eval.every={every}"]
@@ -73,16 +75,18 @@ def backtest_reference() -> pd.DataFrame:
 
 
 def table() -> pd.DataFrame:
+    """Scores from the committed per-run CSVs (written here from results/default_recipe/runs when present)."""
     from scaling.store import read_evals
 
-    rows = []
-    for folder in sorted((OUT / "runs").iterdir()):
+    for folder in sorted((OUT / "runs").glob("*")):
         evals = read_evals(folder)
         if len(evals) >= 5:
-            recipe, seed = folder.name.rsplit("_s", 1)
-            rows.append({"recipe": recipe, "seed": int(seed), **score(evals)})
-            evals.assign(recipe=recipe, seed=int(seed)).drop(columns=["correct_counts"]).to_csv(
-                OUT / f"{folder.name}.csv", index=False)
+            counts = evals["correct_counts"].map(lambda c: " ".join(map(str, c)))
+            evals.assign(correct_counts=counts).to_csv(OUT / f"{folder.name}.csv", index=False)
+    rows = []
+    for path in sorted(OUT.glob("*.csv")):
+        recipe, seed = path.stem.rsplit("_s", 1)
+        rows.append({"recipe": recipe, "seed": int(seed), **score(pd.read_csv(path))})
     frame = pd.DataFrame(rows)
     print(markdown(frame))
     return frame
@@ -95,6 +99,7 @@ if __name__ == "__main__":
     parser.add_argument("--every", type=int, default=75)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     args = parser.parse_args()
-    {"run": lambda: run(args.steps, args.every, args.seeds, args.jobs), "table": table,
+    {"run": lambda: run(args.steps, args.every, args.seeds, args.jobs, args.recipes), "table": table,
      "reference": backtest_reference}[args.what]()
