@@ -160,7 +160,8 @@ def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: 
     if loaded.state is None and loaded.failed and (evals.rows or metrics.rows):
         raise CheckpointError(f"{files.checkpoints}: no checkpoint loads ({loaded.describe()}) but the run has "
                               f"{len(evals.rows)} evaluation rows; not restarting from step 0 (nothing was changed)")
-    set_aside(loaded.failed)
+    if runtime.is_main:  # the folder's writer; the other ranks read the same checkpoint
+        set_aside(loaded.failed)
     return loaded.state
 
 
