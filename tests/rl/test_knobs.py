@@ -214,14 +214,16 @@ def test_overlong_mask_zeroes_truncated_completions(monkeypatch, overlong):
 
 def test_overlong_mask_all_truncated_gives_no_gradient(monkeypatch):
     # Force every completion to be truncated: the loss has no token left, so nothing is learned.
-    real_sample = step_module.sample
+    import scaling.rl.engines.builtin as builtin  # the step samples through the built-in engine
+
+    real_sample = builtin.sample
 
     def no_eos(*args, **kwargs):
         out = real_sample(*args, **kwargs)
         out.truncated[:] = True
         return out
 
-    monkeypatch.setattr(step_module, "sample", no_eos)
+    monkeypatch.setattr(builtin, "sample", no_eos)
     state = make_state(rollout={"overlong": "mask"})
     row = rl_step(state)
     assert row["loss"] == 0 and row["grad_norm"] == 0
