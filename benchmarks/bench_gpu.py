@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gpu.py                       # both sizes on the visible GPU (bf16), or a small CPU shape
     python benchmarks/bench_gpu.py --sizes 100m --steps 20 --set model.gradient_checkpointing=true
+    python benchmarks/bench_gpu.py --set rollout.engine=vllm     # sampling by vLLM (the `vllm` extra), weights pushed every step
     torchrun --nproc_per_node 4 benchmarks/bench_gpu.py  # data parallel: the same global batch over 4 ranks
 
 Each size is a real run state (`build_state`: the policy, fp32 master weights, AdamW state on the device)
@@ -23,6 +24,7 @@ import time
 
 from scaling.config import load_run_config
 from scaling.model import count_parameters
+from scaling.rl.engines import open_engine
 from scaling.rl.state import build_state
 from scaling.rl.step import rl_step
 from scaling.runtime import device_name, init_runtime, shutdown_runtime
@@ -56,16 +58,20 @@ def bench(size: str, overrides: list[str], steps: int, warmup: int, runtime) -> 
     batch = CPU_BATCH if not runtime.is_cuda else GPU_BATCH
     config = load_run_config(None, [*COMMON, *SIZES[size], *batch, f"device={runtime.device}", *overrides])
     state = build_state(config, runtime)
-    for _ in range(warmup):  # allocator, kernels, autotuning
-        rl_step(state)
-    meter = state.meter
-    before = (meter.generated_tokens, meter.trained_tokens, meter.flops)
-    started = time.perf_counter()
-    peaks = [rl_step(state)["peak_memory_gib"] for _ in range(steps)]  # NaN on the CPU
-    seconds = time.perf_counter() - started
+    state.engine = open_engine(config, state.model, runtime)  # rollout.engine: builtin or vllm, as a run does
+    try:
+        for _ in range(warmup):  # allocator, kernels, autotuning (vLLM: its first generate)
+            rl_step(state)
+        meter = state.meter
+        before = (meter.generated_tokens, meter.trained_tokens, meter.flops)
+        started = time.perf_counter()
+        peaks = [rl_step(state)["peak_memory_gib"] for _ in range(steps)]  # NaN on the CPU
+        seconds = time.perf_counter() - started
+    finally:
+        state.engine.close()
     flops = (meter.flops - before[2]) / seconds  # the meter counts every rank's work (scaling.compute)
     peak = peak_flops(device_name(runtime)) if runtime.is_cuda else None
-    return {"size": size, "params_m": count_parameters(state.model)["total"] / 1e6, "dtypes": state.dtypes,
+    return {"size": size, "engine": config.rollout.engine, "params_m": count_parameters(state.model)["total"] / 1e6, "dtypes": state.dtypes,
             "steps_s": steps / seconds, "gen_tok_s": (meter.generated_tokens - before[0]) / seconds,
             "train_tok_s": (meter.trained_tokens - before[1]) / seconds, "tflops": flops / 1e12,
             "mfu": flops / (peak * runtime.world_size) if peak else float("nan"), "peak_gib": max(peaks),
@@ -87,12 +93,12 @@ def main() -> None:
         where = f"{device_name(runtime)} x {runtime.world_size}" if runtime.is_cuda else "CPU"
         print(f"device: {where}" + ("" if runtime.is_cuda else
               " -- no GPU visible: one small fp32 shape, to show the path works; not a GPU number"))
-        print(f"{'size':>5} {'params':>8} {'batch':>10} {'steps/s':>8} {'gen tok/s':>10} {'train tok/s':>11} "
+        print(f"{'size':>5} {'engine':>7} {'params':>8} {'batch':>10} {'steps/s':>8} {'gen tok/s':>10} {'train tok/s':>11} "
               f"{'TFLOP/s':>8} {'MFU':>6} {'peak GiB':>8}  dtypes")
     for size in sizes:
         r = bench(size, args.overrides, args.steps, args.warmup, runtime)
         if runtime.is_main:
-            print(f"{r['size']:>5} {r['params_m']:>7.1f}M {r['batch']:>10} {r['steps_s']:>8.3f} {r['gen_tok_s']:>10,.0f} "
+            print(f"{r['size']:>5} {r['engine']:>7} {r['params_m']:>7.1f}M {r['batch']:>10} {r['steps_s']:>8.3f} {r['gen_tok_s']:>10,.0f} "
                   f"{r['train_tok_s']:>11,.0f} {r['tflops']:>8.3f} {r['mfu']:>6.1%} {r['peak_gib']:>8.2f}  {r['dtypes']}")
     shutdown_runtime(runtime)
 
