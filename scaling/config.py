@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scaling.fsio import atomic_write
-from scaling.identity import identity_tree
+from scaling.identity import identity_tree, v1_form
 
 
 class ConfigError(ValueError):
@@ -135,6 +135,14 @@ class RolloutConfig(_Section):
     engine: Literal["builtin", "vllm"] = Field(
         "builtin", description="Rollout engine: builtin (this package's KV-cache sampler; exact resume) or vllm (the "
         "inference engine of TRL, veRL, OpenRLHF and PipelineRL; weights pushed every step; extra 'vllm').")
+
+
+# Aggregation when the config leaves it unset: each loss's own paper. GRPO (Shao et al. 2024) averages each
+# completion's tokens, then completions (1/G sum_i 1/|o_i|); GSPO (Zheng et al. 2025) is an objective over
+# sequences, 1/G sum_i of the sequence term, which for our per-token form is the same sample mean; DAPO
+# (Yu et al. 2025) averages over every token of the batch; CISPO (MiniMax 2025) normalises by the tokens of
+# each prompt's group, which over a batch is ScaleRL's prompt-level average.
+DEFAULT_AGGREGATION = {"grpo": "sample_mean", "gspo": "sample_mean", "dapo": "token_mean", "cispo": "prompt_mean"}
 
 
 class LossConfig(_Section):
@@ -277,7 +285,7 @@ class RunConfig(_Section):
     def identity_hash(self) -> str:
         """The run ID: what a run computes (see scaling.identity: fields added after ID version 1 count
         only when set away from their default, and where or on how many threads it runs never counts)."""
-        return stable_hash(identity_tree(self.to_dict(), _defaults(type(self))))
+        return stable_hash(identity_tree(v1_form(self.to_dict(), DEFAULT_AGGREGATION), _defaults(type(self))))
 
     def flat(self) -> dict[str, Any]:
         return flatten(self.to_dict())

@@ -27,6 +27,8 @@ from typing import Callable
 
 import torch
 
+from scaling.config import DEFAULT_AGGREGATION
+
 
 @dataclass(frozen=True)
 class Normaliser:
@@ -54,12 +56,6 @@ AGGREGATIONS: dict[str, AggregateFn] = {}
 DEFAULT_CLIP = {"grpo": (0.2, 0.2), "dapo": (0.2, 0.28), "gspo": (3e-4, 4e-4)}
 
 
-# Aggregation when the config leaves it unset: each loss's own paper. GRPO (Shao et al. 2024) averages each
-# completion's tokens, then completions (1/G sum_i 1/|o_i|); GSPO (Zheng et al. 2025) is an objective over
-# sequences, 1/G sum_i of the sequence term, which for our per-token form is the same sample mean; DAPO
-# (Yu et al. 2025) averages over every token of the batch; CISPO (MiniMax 2025) normalises by the tokens of
-# each prompt's group, which over a batch is ScaleRL's prompt-level average.
-DEFAULT_AGGREGATION = {"grpo": "sample_mean", "gspo": "sample_mean", "dapo": "token_mean", "cispo": "prompt_mean"}
 
 
 def aggregation_for(cfg) -> str:

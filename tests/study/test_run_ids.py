@@ -45,3 +45,50 @@ def test_only_v1_fields_and_non_default_later_fields_enter_the_id() -> None:
     tree = identity_tree(config.to_dict(), RunConfig().flat())
     assert set(flatten(tree)) == V1_FIELDS  # later fields at their default, device and log: left out
     assert tree["threads"] is None and config.identity_hash() == RunConfig().identity_hash()
+
+
+def _leaf_fields(model, prefix: str = "") -> set[str]:
+    out = set()
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and hasattr(sub, "model_fields"):
+            out |= _leaf_fields(sub, f"{prefix}{name}.")
+        else:
+            out.add(f"{prefix}{name}")
+    return out
+
+
+def test_every_field_is_v1_or_registered_with_the_default_it_was_added_with() -> None:
+    from scaling.identity import ADDED_DEFAULTS, LEFT_OUT, V1_FIELDS
+
+    unregistered = {f for f in _leaf_fields(RunConfig) if f not in V1_FIELDS and f not in ADDED_DEFAULTS
+                    and f.split(".")[0] not in LEFT_OUT}
+    assert not unregistered, f"add these to scaling.identity.ADDED_DEFAULTS with their defaults: {sorted(unregistered)}"
+
+
+def test_changing_a_later_fields_default_gives_new_ids(monkeypatch) -> None:
+    # A release that made cosine the default: runs taking it compute something else than the old constant-lr runs.
+    from scaling.config import OptimConfig
+    optim = create_model("OptimConfig", __base__=OptimConfig, schedule=(str, Field("cosine")))
+    upgraded = create_model("RunConfig", __base__=RunConfig, optim=(optim, optim()))
+    assert upgraded().identity_hash() != RunConfig().identity_hash()
+    assert upgraded.model_validate({"optim": {"schedule": "constant"}}).identity_hash() == RunConfig().identity_hash()
+
+
+def test_v1_spellings_keep_their_ids() -> None:
+    dapo = RunConfig.model_validate({"loss": {"type": "dapo"}})
+    assert dapo.identity_hash() == RunConfig.model_validate({"loss": {"type": "dapo", "aggregation": "token_mean"}}).identity_hash()
+    assert RunConfig.model_validate({"train": {"filter_zero_variance": True}}).identity_hash() == \
+        RunConfig.model_validate({"train": {"filter_zero_variance": "drop"}}).identity_hash()
+    grpo = RunConfig()  # grpo now averages per sample (its paper): a different run from v1's token mean
+    assert grpo.identity_hash() != RunConfig.model_validate({"loss": {"aggregation": "token_mean"}}).identity_hash()
+
+
+def test_committed_studies_keep_their_run_ids() -> None:
+    import pandas as pd
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("cpu_study", "cpu_backtest"):
+        committed = set(pd.read_parquet(root / "results" / name / "evals.parquet", columns=["run_id"])["run_id"])
+        assert {r.run_id for r in expand(load_spec(root / "experiments" / f"{name}.yaml"))} == committed, name
