@@ -132,13 +132,21 @@ def notes(stab: pd.DataFrame, table_bt: pd.DataFrame, ax_bt: pd.DataFrame) -> st
     return "\n".join(f"- {line}" for line in lines)
 
 
+def _title(table: pd.DataFrame) -> str:
+    per_run = table.groupby("run_id").first()
+    sizes = sorted(per_run[AXIS].astype(int).unique())
+    steps = "/".join(str(per_run[per_run[AXIS] == v]["train.steps"].max()) for v in sizes) if "train.steps" in per_run else "?"
+    seeds = per_run["seed"].nunique()
+    return (f"CPU scaling study: cosine lr, prompts per step {'/'.join(map(str, sizes))} at equal compute "
+            f"({steps} steps), {seeds} seeds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="experiments/cpu_scaling.yaml")
     parser.add_argument("--table", type=Path, help="Rebuild from a committed combined table instead of the runs.")
     parser.add_argument("--out", type=Path, default=Path("results/cpu_scaling"))
-    parser.add_argument("--title", default="CPU scaling study: cosine lr, prompts per step 8/16/32 at equal compute, "
-                                           "3 seeds")
+    parser.add_argument("--title", help="Report title (default: says the batch sizes, steps and seeds).")
     args = parser.parse_args()
     if args.table:
         table = pd.read_parquet(args.table)
@@ -148,6 +156,7 @@ def main() -> None:
     if table.empty:
         raise SystemExit(f"{args.table or args.spec}: no evaluation rows")
     args.out.mkdir(parents=True, exist_ok=True)
+    title = args.title or _title(table)
     if not args.table:
         table.to_parquet(args.out / "evals.parquet", index=False)
     fits, errors = fit_groups(table, by=[AXIS])
@@ -157,7 +166,7 @@ def main() -> None:
     ax_bt.to_csv(args.out / "axis_backtest.csv", index=False)
     stab = stability(table)
     stab.to_csv(args.out / "stability.csv", index=False)
-    report = write_report(fits, args.out, runs_bt, "md", title=args.title, table=table)
+    report = write_report(fits, args.out, runs_bt, "md", title=title, table=table)
     fig = axis_figure(table, ax_bt)
     extra = ["## Against issue 12's targets\n", notes(stab, summary_table(runs_bt), ax_bt) + "\n",
              "## Stability per run\n", markdown(stab.drop(columns=["run_id"])) + "\n",
