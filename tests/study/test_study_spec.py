@@ -13,16 +13,17 @@ from study_helpers import tiny_spec
 
 
 def test_grid_is_variants_times_axes_times_seeds(tmp_path: Path) -> None:
+    # (A variant setting prompt_mean would be CISPO's own default: expand rightly refuses such a duplicate.)
     data = tiny_spec(tmp_path, axes={"loss.type": ["grpo", "cispo"], "rollout.prompts_per_step": [4, 8]},
-                     variants={"plain": {}, "scalerl": {"loss": {"aggregation": "prompt_mean"}}}, seeds=[0, 1, 2])
+                     variants={"plain": {}, "drgrpo": {"loss": {"aggregation": "constant"}}}, seeds=[0, 1, 2])
     runs = expand(parse_spec(data))
     assert len(runs) == 2 * 2 * 2 * 3
     names = [r.name for r in runs]
     assert names[0] == "plain,loss.type=grpo,rollout.prompts_per_step=4,seed=0"
     assert len(set(names)) == len(names) and len({r.run_id for r in runs}) == len(runs)
-    scalerl = [r for r in runs if r.values["variant"] == "scalerl"]
-    assert {r.config.loss.aggregation for r in scalerl} == {"prompt_mean"}
-    cispo8 = next(r for r in runs if r.name == "scalerl,loss.type=cispo,rollout.prompts_per_step=8,seed=2")
+    drgrpo = [r for r in runs if r.values["variant"] == "drgrpo"]
+    assert {r.config.loss.aggregation for r in drgrpo} == {"constant"}
+    cispo8 = next(r for r in runs if r.name == "drgrpo,loss.type=cispo,rollout.prompts_per_step=8,seed=2")
     assert (cispo8.config.loss.type, cispo8.config.rollout.prompts_per_step, cispo8.config.seed) == ("cispo", 8, 2)
 
 
