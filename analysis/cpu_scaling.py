@@ -5,7 +5,7 @@
     python analysis/cpu_scaling.py --table results/cpu_scaling/evals.parquet   # only from the committed table
 
 The study (experiments/cpu_scaling.yaml): the tiny default with cosine lr decay at 8, 16 and 32 prompts per step
-with equal compute, 3 seeds each. The report scores it against issue 12's targets:
+with equal compute, 6 seeds each. The report scores it against issue 12's targets:
 - stability, per run: chi2/dof of its evaluations around its own smooth trend (the ScaleRL sigmoid fitted to that
   run alone, binomial noise from the per-prompt counts; ~1 is measurement noise, <= 4 is a scatter at most twice
   the noise) and the largest drop between consecutive evaluations after the first 20% of its compute (<= 0.1);
