@@ -89,6 +89,6 @@ def test_committed_studies_keep_their_run_ids() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    for name in ("cpu_study", "cpu_backtest"):
+    for name in ("cpu_study", "cpu_backtest", "cpu_scaling", "cpu_scaling_short"):
         committed = set(pd.read_parquet(root / "results" / name / "evals.parquet", columns=["run_id"])["run_id"])
         assert {r.run_id for r in expand(load_spec(root / "experiments" / f"{name}.yaml"))} == committed, name
