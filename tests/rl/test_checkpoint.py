@@ -12,11 +12,7 @@ from scaling.rl.checkpoint import UNREADABLE, CheckpointError, checkpoint_paths,
 from scaling.rl.loop import train
 from scaling.store import RunFiles, read_evals
 
-TIMING = ["wall_seconds", "device_hours", "eval_seconds", "step_seconds"]
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[c for c in TIMING if c in frame]).reset_index(drop=True)
+from resume_helpers import comparable
 
 
 def _snapshot(folder) -> dict[str, str]:
@@ -42,7 +38,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_older_one(tmp_path, tiny_tr
     loaded = load_latest(RunFiles(run).checkpoints)
     assert loaded.state["step"] == 3 and [p for p, _ in loaded.failed] == [newest]
     assert train(cfg, run)["status"] == "done"
-    pd.testing.assert_frame_equal(_comparable(read_evals(tmp_path / "straight")), _comparable(read_evals(run)))
+    pd.testing.assert_frame_equal(comparable(read_evals(tmp_path / "straight")), comparable(read_evals(run)))
     assert (newest.parent / (newest.name + UNREADABLE)).exists()  # set aside for inspection, never loaded again
 
 

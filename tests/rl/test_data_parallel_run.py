@@ -17,8 +17,9 @@ import yaml
 
 from scaling.store import RunFiles, read_evals, read_metrics
 
+from resume_helpers import comparable
+
 WORKER = Path(__file__).parent / "dp_train_worker.py"
-TIMING = ["wall_seconds", "device_hours", "eval_seconds", "step_seconds"]
 
 
 def _port() -> int:
@@ -35,10 +36,6 @@ def run_ranks(config: Path, run_dir: Path, mode: str = "run", world: int = 2) ->
         procs.append(subprocess.Popen([sys.executable, str(WORKER), str(config), str(run_dir), mode], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in procs]
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[c for c in TIMING if c in frame]).reset_index(drop=True)
 
 
 @pytest.fixture
@@ -73,7 +70,7 @@ def test_two_rank_run_resumes_after_a_stop_and_a_dead_rank(tmp_path, dp_config):
     assert RunFiles(tmp_path / "resumed").failed.exists()
     _ok(run_ranks(dp_config, tmp_path / "resumed"))
     for read in (read_evals, read_metrics):
-        pd.testing.assert_frame_equal(_comparable(read(tmp_path / "straight")), _comparable(read(tmp_path / "resumed")))
+        pd.testing.assert_frame_equal(comparable(read(tmp_path / "straight")), comparable(read(tmp_path / "resumed")))
     assert not RunFiles(tmp_path / "resumed").failed.exists() and RunFiles(tmp_path / "resumed").done.exists()
 
 

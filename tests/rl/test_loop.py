@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
@@ -17,11 +12,7 @@ from scaling.rl.checkpoint import checkpoint_paths
 from scaling.rl.loop import TrainingFailed, train
 from scaling.store import RunFiles, read_evals, read_metrics
 
-TIMING = ["wall_seconds", "device_hours", "eval_seconds", "step_seconds"]
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[c for c in TIMING if c in frame]).reset_index(drop=True)
+from resume_helpers import comparable, sigkill_after_evals
 
 
 def test_run_writes_curve_and_metrics(tmp_path, tiny_tree):
@@ -42,8 +33,8 @@ def test_same_seed_same_rows(tmp_path, tiny_tree):
     cfg = build_config(tiny_tree)
     train(cfg, tmp_path / "a")
     train(cfg, tmp_path / "b")
-    pd.testing.assert_frame_equal(_comparable(read_evals(tmp_path / "a")), _comparable(read_evals(tmp_path / "b")))
-    pd.testing.assert_frame_equal(_comparable(read_metrics(tmp_path / "a")), _comparable(read_metrics(tmp_path / "b")))
+    pd.testing.assert_frame_equal(comparable(read_evals(tmp_path / "a")), comparable(read_evals(tmp_path / "b")))
+    pd.testing.assert_frame_equal(comparable(read_metrics(tmp_path / "a")), comparable(read_metrics(tmp_path / "b")))
 
 
 @pytest.mark.parametrize("stop_after", [1, 3, 4])
@@ -55,7 +46,7 @@ def test_resume_after_stop_is_exact(tmp_path, tiny_tree, stop_after):
     assert stopped == {"status": "stopped", "step": stop_after}
     train(cfg, tmp_path / "resumed")
     for read in (read_evals, read_metrics):
-        pd.testing.assert_frame_equal(_comparable(read(tmp_path / "straight")), _comparable(read(tmp_path / "resumed")))
+        pd.testing.assert_frame_equal(comparable(read(tmp_path / "straight")), comparable(read(tmp_path / "resumed")))
 
 
 def test_resume_from_older_checkpoint_drops_and_redoes_later_rows(tmp_path, tiny_tree):
@@ -64,14 +55,14 @@ def test_resume_from_older_checkpoint_drops_and_redoes_later_rows(tmp_path, tiny
     cfg = build_config(tiny_tree)
     run = tmp_path / "run"
     train(cfg, run)
-    reference = _comparable(read_evals(run))
+    reference = comparable(read_evals(run))
     files = RunFiles(run)
     files.done.unlink()
     for step, path in checkpoint_paths(files.checkpoints)[1:]:
         path.unlink()  # leave only the step-4 checkpoint: rows for step 6 must be redone
     assert [s for s, _ in checkpoint_paths(files.checkpoints)] == [4]
     train(cfg, run)
-    pd.testing.assert_frame_equal(reference, _comparable(read_evals(run)))
+    pd.testing.assert_frame_equal(reference, comparable(read_evals(run)))
 
 
 def test_sigkill_mid_run_then_resume_matches(tmp_path, tiny_tree):
@@ -80,17 +71,9 @@ def test_sigkill_mid_run_then_resume_matches(tmp_path, tiny_tree):
     cfg = build_config(tiny_tree)
     train(cfg, tmp_path / "straight")
     run = tmp_path / "killed"
-    code = ("import sys; from scaling.config import build_config; from scaling.rl.loop import train; "
-            f"train(build_config({tiny_tree!r}), {str(run)!r})")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 120
-    while time.time() < deadline and len(read_evals(run)) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not RunFiles(run).done.exists()
+    sigkill_after_evals(cfg, run, evals=3, timeout_s=120)
     train(cfg, run)
-    pd.testing.assert_frame_equal(_comparable(read_evals(tmp_path / "straight")), _comparable(read_evals(run)))
+    pd.testing.assert_frame_equal(comparable(read_evals(tmp_path / "straight")), comparable(read_evals(run)))
 
 
 def test_non_finite_loss_stops_with_reason(tmp_path, tiny_tree, monkeypatch):

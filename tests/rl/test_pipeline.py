@@ -4,11 +4,9 @@ deterministic, resumable exactly, and deaf to the job's signals."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pandas as pd
 import pytest
@@ -19,13 +17,9 @@ from scaling.model import make_policy
 from scaling.rl.loop import train
 from scaling.rl.pipeline import PipelineSampler
 from scaling.rl.rollout import encode_prompts, sample, sampling_options
-from scaling.store import RunFiles, read_evals, read_metrics
+from scaling.store import read_evals, read_metrics
 
-TIMING = ["wall_seconds", "device_hours", "eval_seconds", "step_seconds"]
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[c for c in TIMING if c in frame]).reset_index(drop=True)
+from resume_helpers import comparable, sigkill_after_evals
 
 
 def _pipelined(tree, steps=8, every=4):
@@ -50,7 +44,7 @@ def test_pipeline_bounded_lag_and_exact_resume_after_stop(tmp_path, tiny_tree):
     assert stopped == {"status": "stopped", "step": 3}
     train(config, tmp_path / "resumed")
     for read in (read_evals, read_metrics):
-        pd.testing.assert_frame_equal(_comparable(read(tmp_path / "straight")), _comparable(read(tmp_path / "resumed")))
+        pd.testing.assert_frame_equal(comparable(read(tmp_path / "straight")), comparable(read(tmp_path / "resumed")))
 
 
 @pytest.mark.slow
@@ -59,18 +53,10 @@ def test_pipelined_sigkill_mid_run_then_resume_matches(tmp_path, tiny_tree):
     config = _pipelined(tiny_tree, steps=16, every=4)
     train(config, tmp_path / "straight")
     run = tmp_path / "killed"
-    code = ("from scaling.config import build_config; from scaling.rl.loop import train; "
-            f"train(build_config({config.to_dict()!r}), {str(run)!r})")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 300
-    while time.time() < deadline and len(read_evals(run)) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not RunFiles(run).done.exists()
+    sigkill_after_evals(config, run, evals=3, timeout_s=300)
     train(config, run)
     for read in (read_evals, read_metrics):
-        pd.testing.assert_frame_equal(_comparable(read(tmp_path / "straight")), _comparable(read(run)))
+        pd.testing.assert_frame_equal(comparable(read(tmp_path / "straight")), comparable(read(run)))
 
 
 def test_published_weights_reach_the_sampler_exactly(tiny_tree):
