@@ -115,6 +115,20 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def stop_ids(model: torch.nn.Module, tokenizer) -> list[int]:
+    """Token ids that end a completion: the tokenizer's EOS, then every id the model's `generation_config` lists.
+
+    Chat models end a turn with any of several (Qwen2.5-Instruct: <|im_end|> and <|endoftext|>; Llama-3-Instruct:
+    <|eot_id|> and <|end_of_text|>), and only `generation_config.eos_token_id` (an int or a list, saved with the
+    model) names them all; sampling on past one would score and train on text written after the model had ended.
+    The tiny built-in model lists its single EOS there too."""
+    inner = getattr(model, "module", model)  # a DistributedDataParallel wrapper
+    listed = getattr(getattr(inner, "generation_config", None), "eos_token_id", None)
+    listed = [] if listed is None else [listed] if isinstance(listed, int) else list(listed)
+    ids = [tokenizer.eos_token_id, *listed]
+    return list(dict.fromkeys(int(i) for i in ids if i is not None))
+
+
 def checkpoints_activations(model: torch.nn.Module) -> bool:
     """Whether `enable_gradient_checkpointing` was applied (its layers then keep no KV cache in a training pass)."""
     return getattr(model, "checkpoints_activations", False)

@@ -15,9 +15,12 @@ vectorised over rows and keeps its state on the sampler's device (no host round 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from scaling.rl.rollout import as_stop_ids
 
 NO_SEQUENCE, WAIT, STOP = -1, 0, 1
 
@@ -63,7 +66,7 @@ def single_token(tokenizer, text: str, what: str) -> int:
 class BudgetForcing:
     """Call with each step's sampled tokens; returns the tokens to emit and which of them are forced."""
 
-    def __init__(self, rows: int, budget: Budget, *, end_id: int, eos_id: int, wait_ids: list[int],
+    def __init__(self, rows: int, budget: Budget, *, end_id: int, eos_id: int | Sequence[int], wait_ids: list[int],
                  stop_ids: list[int], device: torch.device | str):
         if not wait_ids or not stop_ids or stop_ids[0] != end_id:
             raise ValueError("budget forcing: the wait text must be non-empty and the forced stop must start with the end marker")
@@ -71,7 +74,8 @@ class BudgetForcing:
         pad = lambda ids: ids + [ids[-1]] * (width - len(ids))
         self.seqs = torch.tensor([pad(wait_ids), pad(stop_ids)], dtype=torch.long, device=device)
         self.lens = torch.tensor([len(wait_ids), len(stop_ids)], dtype=torch.long, device=device)
-        self.end_id, self.eos_id, self.budget = end_id, eos_id, budget
+        self.end_id, self.budget = end_id, budget
+        self.stops = torch.tensor(as_stop_ids(eos_id), dtype=torch.long, device=device)  # any of them ends a row
         self.kind = torch.full((rows,), NO_SEQUENCE, dtype=torch.long, device=device)
         self.pos = torch.zeros(rows, dtype=torch.long, device=device)
         self.thinking = torch.ones(rows, dtype=torch.bool, device=device)
@@ -86,7 +90,7 @@ class BudgetForcing:
         forced = busy.clone()
         self._advance(busy, kind)
         own = ~busy & alive & self.thinking
-        stop = own & ((sampled == self.end_id) | (sampled == self.eos_id))
+        stop = own & ((sampled == self.end_id) | torch.isin(sampled, self.stops))
         early = stop & (self.count < self.budget.min_tokens)
         out = torch.where(early, self.seqs[WAIT, 0], out)
         forced |= early
@@ -110,9 +114,11 @@ class BudgetForcing:
         self.pos = torch.where(done, 0, self.pos)
 
 
-def thinking_tokens(tokens: torch.Tensor, action_mask: torch.Tensor, end_id: int, eos_id: int) -> torch.Tensor:
-    """Model-written tokens before the first end-of-thinking marker (forced ones and EOS excluded), per row."""
+def thinking_tokens(tokens: torch.Tensor, action_mask: torch.Tensor, end_id: int,
+                    eos_id: int | Sequence[int]) -> torch.Tensor:
+    """Model-written tokens before the first end-of-thinking marker (forced ones and stop ids excluded), per row."""
     is_end = tokens == end_id
     before = torch.cumsum(is_end.long(), dim=1) == 0
-    own = action_mask.bool() & (tokens != eos_id)
+    stops = torch.tensor(as_stop_ids(eos_id), dtype=torch.long, device=tokens.device)
+    own = action_mask.bool() & ~torch.isin(tokens, stops)
     return (own & before).sum(dim=1)

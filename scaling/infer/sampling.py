@@ -19,7 +19,7 @@ import torch
 from scaling.compute import ModelShape, attended_positions
 from scaling.fsio import atomic_write
 from scaling.infer.budget import Budget, BudgetForcing, single_token, thinking_tokens
-from scaling.model import count_parameters
+from scaling.model import count_parameters, stop_ids
 from scaling.rl.rollout import decode, encode_prompts, sample
 from scaling.store import SAMPLE_COLUMNS, read_rows, write_rows_atomic
 from scaling.tasks.base import Example, Task
@@ -97,7 +97,7 @@ class _Forcer:
             self.stop_ids = tokenizer.encode(marker + getattr(task, "answer_prefix", ""), add_special_tokens=False)
             self.wait_ids = tokenizer.encode(setting.wait_text, add_special_tokens=False)
 
-    def controller(self, rows: int, eos_id: int, device) -> BudgetForcing | None:
+    def controller(self, rows: int, eos_id: list[int], device) -> BudgetForcing | None:
         if self.budget is None:
             return None
         return BudgetForcing(rows, self.budget, end_id=self.end_id, eos_id=eos_id, wait_ids=self.wait_ids,
@@ -111,15 +111,16 @@ def _chunk_rows(model, tokenizer, task: Task, chunk: list[tuple[int, Example]], 
     ids, mask = ids.to(device), mask.to(device)
     n = setting.n
     generator = torch.Generator(device=device).manual_seed(seed)
-    forcing = forcer.controller(len(chunk) * n, tokenizer.eos_token_id, device)
+    stops = stop_ids(model, tokenizer)
+    forcing = forcer.controller(len(chunk) * n, stops, device)
     out = sample(model, ids, mask, max_new_tokens=setting.max_new_tokens, temperature=setting.temperature,
-                 eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator, repeat=n,
+                 eos_id=stops, pad_id=tokenizer.pad_token_id, generator=generator, repeat=n,
                  forcing=forcing)
     texts = decode(tokenizer, out)
     own = out.action_mask.sum(-1).long().tolist()
     total = out.lengths.long().tolist()
     truncated = out.truncated.tolist()
-    thinking = (thinking_tokens(out.tokens, out.action_mask, forcer.end_id, tokenizer.eos_token_id).tolist()
+    thinking = (thinking_tokens(out.tokens, out.action_mask, forcer.end_id, stops).tolist()
                 if forcer.end_id is not None else [None] * len(texts))
     prompt_lens = mask.sum(-1).long().tolist()
     rows = []

@@ -66,7 +66,7 @@ def evaluate(model, tokenizer, task: Task, examples: list[Example], *, k: int, g
              seed: int, engine=None) -> EvalResult:
     """Evaluate with the run's sampling settings (`rollout`, a RolloutConfig): budget, temperature, interruption;
     `engine` (scaling.rl.engines) samples, by default the built-in sampler on `model`."""
-    options = sampling_options(rollout, tokenizer)
+    options = sampling_options(rollout, tokenizer, model)
     start = time.perf_counter()
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     per_batch = max(1, EVAL_BATCH // k)

@@ -110,7 +110,7 @@ def _sampler_main(config_tree: dict, base_path, conn, port: int, device: str, ba
         generator.manual_seed(config.seed + SAMPLER_SEED_OFFSET)
     else:
         generator.set_state(rng)
-    options = sampling_options(config.rollout, tokenizer)
+    options = sampling_options(config.rollout, tokenizer, model)
     style = PromptStyle.of(config.task)
     seen = version - 1  # the first broadcast is the trainer's weights at start
     try:

@@ -2,27 +2,30 @@
 
 A hand-written loop instead of `generate`: it takes an explicit `torch.Generator` (so a resumed
 run draws exactly the samples an uninterrupted one would), returns log-probs under the
-temperature-scaled distribution without a second pass, and stops as soon as every row hit EOS.
+temperature-scaled distribution without a second pass, and stops as soon as every row hit a stop id
+(`eos_id`: one EOS id or several, e.g. a chat model's end-of-turn and end-of-text; any of them ends a row).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
 
+from scaling.model import stop_ids
 from scaling.rl.prompts import encode_prompts  # noqa: F401  (prompt rendering lives there; imported from here too)
 
 
 @dataclass
 class Completions:
-    tokens: torch.Tensor      # (B, T) sampled ids, pad after EOS
+    tokens: torch.Tensor      # (B, T) sampled ids, pad after the stop id
     logprobs: torch.Tensor    # (B, T) sampler log-probs of those ids (0 where masked or forced)
-    mask: torch.Tensor        # (B, T) 1 for tokens up to and including EOS
-    truncated: torch.Tensor   # (B,) True where no EOS came within the budget
+    mask: torch.Tensor        # (B, T) 1 for tokens up to and including the stop id
+    truncated: torch.Tensor   # (B,) True where no stop id came within the budget
     forced: torch.Tensor | None = None  # (B, T) True for interruption tokens written by us, not sampled
 
     def to(self, device: torch.device | str) -> "Completions":
@@ -106,7 +109,12 @@ class _Columns:
         return column
 
 
-def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temperature: float, eos_id: int,
+def as_stop_ids(eos_id: int | Sequence[int]) -> list[int]:
+    """`sample`'s `eos_id`, one id or several, as a list."""
+    return [int(eos_id)] if isinstance(eos_id, int) else [int(i) for i in eos_id]
+
+
+def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temperature: float, stops: torch.Tensor,
             pad_id: int, generator, greedy: bool, forcing=None) -> torch.Tensor:
     for _ in range(steps):
         if not alive.any():
@@ -117,39 +125,42 @@ def _decode(dec: _Decoder, cols: _Columns, alive: torch.Tensor, steps: int, temp
         if forcing is not None:  # e.g. s1 budget forcing (scaling.infer.budget): may overwrite some rows' tokens
             tok, forced = forcing(tok, alive)
         dec.unfed.append(cols.add(tok, logp.gather(-1, tok[:, None]).squeeze(-1), alive, forced, pad_id))
-        alive = alive & (tok != eos_id)
+        alive = alive & ~torch.isin(tok, stops)
     return alive
 
 
 @torch.no_grad()
 def sample(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
-           temperature: float, eos_id: int, pad_id: int, generator: torch.Generator | None = None,
+           temperature: float, eos_id: int | Sequence[int], pad_id: int, generator: torch.Generator | None = None,
            greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0,
            repeat: int = 1, forcing=None) -> Completions:
-    """`repeat` samples for each prompt row (prompt-major), up to `max_new_tokens` each; rows still going then
+    """`repeat` samples for each prompt row (prompt-major), up to `max_new_tokens` each, a row ending at the first of
+    its stop ids (`eos_id`, one or several); rows still going then
     get `interrupt_ids` appended (ScaleRL's forced interruption: a phrase that closes the thinking and opens
     the answer) and `interrupt_budget` more tokens. `forcing(sampled, alive) -> (tokens, forced_mask)`, when
     given, sees every step's sampled tokens and may replace some rows' with its own (marked forced)."""
+    stops = torch.tensor(as_stop_ids(eos_id), dtype=torch.long, device=input_ids.device)
     dec = _Decoder(model, input_ids, attention_mask, repeat)
     cols = _Columns()
     alive = torch.ones(input_ids.shape[0] * repeat, dtype=torch.bool, device=input_ids.device)
-    alive = _decode(dec, cols, alive, max_new_tokens, temperature, eos_id, pad_id, generator, greedy, forcing)
+    alive = _decode(dec, cols, alive, max_new_tokens, temperature, stops, pad_id, generator, greedy, forcing)
     interrupted = bool(interrupt_ids) and bool(alive.any())
     if interrupted:
         for forced_id in interrupt_ids:
             dec.unfed.append(cols.add(torch.full_like(alive, forced_id, dtype=torch.long), torch.zeros(alive.shape, device=alive.device),
                                       alive, True, pad_id))
-        alive = _decode(dec, cols, alive, interrupt_budget, temperature, eos_id, pad_id, generator, greedy)
+        alive = _decode(dec, cols, alive, interrupt_budget, temperature, stops, pad_id, generator, greedy)
     return Completions(tokens=torch.stack(cols.tokens, 1), logprobs=torch.stack(cols.logprobs, 1),
                        mask=torch.stack(cols.alive, 1).float(), truncated=alive,
                        forced=torch.stack(cols.forced, 1) if interrupted or forcing is not None else None)
 
 
-def sampling_options(rollout, tokenizer) -> dict:
-    """The keyword arguments of `sample` that a RolloutConfig fixes (shared by training, evaluation, pipeline)."""
+def sampling_options(rollout, tokenizer, model) -> dict:
+    """The keyword arguments of `sample` that a RolloutConfig and the policy fix (shared by training, evaluation,
+    pipeline): the stop ids are the tokenizer's EOS and those of `model`'s generation_config."""
     interrupt = tokenizer.encode(rollout.interrupt_text, add_special_tokens=False) if rollout.interrupt_text else None
     return {"max_new_tokens": rollout.max_new_tokens, "temperature": rollout.temperature,
-            "eos_id": tokenizer.eos_token_id, "pad_id": tokenizer.pad_token_id,
+            "eos_id": stop_ids(model, tokenizer), "pad_id": tokenizer.pad_token_id,
             "interrupt_ids": interrupt, "interrupt_budget": rollout.interrupt_budget}
 
 
@@ -162,9 +173,13 @@ def completion_budget(rollout, tokenizer) -> int:
 
 
 def decode(tokenizer, completions: Completions) -> list[str]:
-    """Completion texts with EOS and padding removed."""
+    """Completion texts without their stop id and padding.
+
+    A row that was not truncated ends with exactly one stop id, whichever it was, so that last token is dropped
+    (special tokens are skipped by the tokenizer too, but a stop id need not be a special token)."""
     texts = []
-    for row, length in zip(completions.tokens.tolist(), completions.lengths.long().tolist()):
-        ids = [t for t in row[:length] if t != tokenizer.eos_token_id]
+    ended = (~completions.truncated).long().tolist()
+    for row, length, stop in zip(completions.tokens.tolist(), completions.lengths.long().tolist(), ended):
+        ids = row[:length - stop]
         texts.append(tokenizer.decode(ids, skip_special_tokens=True))
     return texts

@@ -44,7 +44,7 @@ def _sample_here(state: RunState) -> tuple[list[int], torch.Tensor, torch.Tensor
                                device=state.runtime.device)
     engine = state.engine or BuiltinEngine(state.model)
     out = engine.sample(ids, mask, generator=state.sample_generator, repeat=cfg.rollout.generations_per_prompt,
-                        **sampling_options(cfg.rollout, state.tokenizer))
+                        **sampling_options(cfg.rollout, state.tokenizer, state.model))
     return indices, ids, mask, out, 0
 
 

@@ -79,7 +79,7 @@ def test_published_weights_reach_the_sampler_exactly(tiny_tree):
         generator = torch.Generator().set_state(first.rng)
         ids, mask = encode_prompts(tokenizer, prompts)
         local = sample(model, ids, mask, generator=generator, repeat=config.rollout.generations_per_prompt,
-                       **sampling_options(config.rollout, tokenizer))
+                       **sampling_options(config.rollout, tokenizer, model))
         assert torch.equal(local.tokens, second.completions.tokens)
         torch.testing.assert_close(local.logprobs, second.completions.logprobs)
         with pytest.raises(ValueError, match="out of order"):

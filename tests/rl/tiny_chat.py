@@ -27,13 +27,19 @@ def chat_tokenizer(corpus: list[str], vocab_size: int = 400, template: str | Non
     return tokenizer
 
 
-def save_tiny_chat_model(folder: Path, corpus: list[str], template: str | None = CHATML, seed: int = 0) -> Path:
+def save_tiny_chat_model(folder: Path, corpus: list[str], template: str | None = CHATML, seed: int = 0,
+                         stop_tokens: list[str] | None = None) -> Path:
+    """`stop_tokens`: written to generation_config.eos_token_id as Qwen2.5-Instruct's list is (its tokenizer's EOS is
+    <|im_end|> alone); None leaves the config's single EOS."""
     tokenizer = chat_tokenizer(corpus, template=template)
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
     torch.manual_seed(seed)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
+    model = Qwen2ForCausalLM(config)
+    if stop_tokens is not None:
+        model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(stop_tokens)
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 
 import torch
 
-from scaling.rl.rollout import Completions
+from scaling.rl.rollout import Completions, as_stop_ids
 
 # Set before vLLM is imported: it reads them once.
 _ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}  # the engine core in this process: collective_rpc takes tensors
@@ -55,18 +56,20 @@ class VLLMEngine:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def sample(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, max_new_tokens: int,
-               temperature: float, eos_id: int, pad_id: int, generator: torch.Generator | None = None,
+               temperature: float, eos_id: int | Sequence[int], pad_id: int, generator: torch.Generator | None = None,
                greedy: bool = False, interrupt_ids: list[int] | None = None, interrupt_budget: int = 0,
                repeat: int = 1, forcing=None) -> Completions:
         """`scaling.rl.rollout.sample`'s contract: `repeat` samples per prompt row (prompt-major); rows without EOS
-        after `max_new_tokens` get `interrupt_ids` (forced) and `interrupt_budget` more tokens."""
+        after `max_new_tokens` get `interrupt_ids` (forced) and `interrupt_budget` more tokens. Any of the stop ids
+        (`eos_id`, one or several) ends a row, as there."""
         if forcing is not None:
             raise ValueError("forcing (budget forcing) runs on the built-in sampler only")
         prompts = [row[keep.bool()].tolist() for row, keep in zip(input_ids.cpu(), attention_mask.cpu())
                    for _ in range(repeat)]
-        run = lambda ps, budget: self._generate(ps, budget, temperature, eos_id, generator, greedy)
+        stops = as_stop_ids(eos_id)
+        run = lambda ps, budget: self._generate(ps, budget, temperature, stops, generator, greedy)
         rows = [_Row(tokens, logps) for tokens, logps in run(prompts, max_new_tokens)]
-        ended = lambda r: bool(r.tokens) and r.tokens[-1] == eos_id
+        ended = lambda r: bool(r.tokens) and r.tokens[-1] in stops
         late = [i for i, r in enumerate(rows) if not ended(r)] if interrupt_ids else []
         if late:
             more = run([prompts[i] + rows[i].tokens + list(interrupt_ids) for i in late], interrupt_budget)
@@ -75,7 +78,7 @@ class VLLMEngine:
                 rows[i].extend(tokens, logps, forced=False)
         return _completions(rows, [not ended(r) for r in rows], pad_id, bool(late), input_ids.device)
 
-    def _generate(self, prompts: list[list[int]], budget: int, temperature: float, eos_id: int,
+    def _generate(self, prompts: list[list[int]], budget: int, temperature: float, stops: list[int],
                   generator: torch.Generator | None, greedy: bool) -> list[tuple[list[int], list[float]]]:
         from vllm import SamplingParams, TokensPrompt
 
@@ -84,7 +87,7 @@ class VLLMEngine:
             device = generator.device if generator is not None else "cpu"
             seeds = torch.randint(0, 2**31 - 1, (len(prompts),), generator=generator, device=device).tolist()
         params = [SamplingParams(n=1, temperature=0.0 if greedy else temperature, max_tokens=budget, seed=seed,
-                                 logprobs=None if greedy else 0, detokenize=False, stop_token_ids=[eos_id])
+                                 logprobs=None if greedy else 0, detokenize=False, stop_token_ids=stops)
                   for seed in seeds]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         done = []

@@ -11,7 +11,7 @@ import torch
 from scaling.config import ConfigError, ModelConfig, RunConfig
 from scaling.model import make_policy
 from scaling.rl.engines import check_engine
-from scaling.rl.engines.vllm import _completions, _Row
+from scaling.rl.engines.vllm import VLLMEngine, _completions, _Row
 from scaling.rl.inputs import validate_inputs
 from scaling.rl.loop import train
 from scaling.rl.rollout import encode_prompts, sample
@@ -66,3 +66,24 @@ def test_vllm_layout_is_the_builtin_samplers(tiny_tree):
     again = _completions(rows, out.truncated.tolist(), tok.pad_token_id, True, torch.device("cpu"))
     for name in ("tokens", "logprobs", "mask", "truncated", "forced"):
         assert torch.equal(getattr(again, name), getattr(out, name)), name
+
+
+def test_vllm_engine_ends_rows_at_any_stop_id():
+    """vLLM returns a stopped row with its stop token last; the engine takes any of the stop ids as an end (not
+    truncated, not interrupted) and hands vLLM all of them. vLLM itself is replaced by scripted rows here; its own
+    stopping is tested in the vLLM stage (test_vllm_engine.py)."""
+    calls = []
+    scripted = [[([5, 2], [-0.1, -0.2]), ([6, 3], [-0.3, -0.4]), ([7, 8], [-0.5, -0.6])], [([9], [-0.7])]]
+
+    def generate(prompts, budget, temperature, stops, generator, greedy):
+        calls.append((prompts, budget, stops))
+        return scripted[len(calls) - 1]
+
+    engine = VLLMEngine.__new__(VLLMEngine)  # no vLLM in this environment: no engine is started
+    engine._generate = generate
+    ids, mask = torch.tensor([[1, 4]]), torch.ones(1, 2, dtype=torch.long)
+    out = engine.sample(ids, mask, max_new_tokens=2, temperature=1.0, eos_id=[2, 3], pad_id=0, repeat=3,
+                        interrupt_ids=[4], interrupt_budget=1)
+    assert calls[0][2] == [2, 3] and calls[1][0] == [[1, 4, 7, 8, 4]]  # only the row that ended on neither
+    assert out.truncated.tolist() == [False, False, True]
+    assert out.tokens.tolist() == [[5, 2, 0, 0], [6, 3, 0, 0], [7, 8, 4, 9]]

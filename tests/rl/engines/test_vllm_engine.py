@@ -91,6 +91,19 @@ def test_forced_interruption_is_laid_out_as_the_builtin_samplers(setup):
     assert float((out.logprobs - _forward_logprobs(model, ids, mask, out))[action].abs().max()) <= 1e-4
 
 
+def test_any_of_several_stop_ids_ends_a_row(setup):
+    """A chat model's several stop ids all reach vLLM (`stop_token_ids`): a row ends at the first of them, untruncated,
+    as the built-in sampler ends it. Here EOS and the ten digits, so most rows end early."""
+    _, tok, _ = setup
+    stops = [tok.eos_token_id, *tok.convert_tokens_to_ids(list("0123456789"))]
+    _, _, out = _sample(setup, seed=3, eos_id=stops)
+    stop_ids = torch.tensor(stops)
+    last = out.tokens.gather(1, (out.lengths.long() - 1).clamp(min=0)[:, None]).squeeze(1)
+    assert torch.equal(out.truncated, ~torch.isin(last, stop_ids)) and not bool(out.truncated.all())
+    for row, n in zip(out.tokens, out.lengths.long().tolist()):
+        assert not bool(torch.isin(row[:n - 1], stop_ids).any())
+
+
 def test_seeds_come_from_the_run_generator(setup):
     _, _, first = _sample(setup, seed=5)
     _, _, again = _sample(setup, seed=5)
