@@ -172,8 +172,10 @@ class OptimConfig(_Section):
     warmup_steps: int = Field(50, ge=0, description="Linear warm-up over this many RL steps (not optimizer updates), "
                               "then the schedule (ScaleRL: 100).")
     schedule: Literal["constant", "cosine", "linear"] = Field(
-        "constant", description="Learning rate after warm-up: constant (ScaleRL, Khatri et al. 2025), or cosine "
-        "(Loshchilov & Hutter 2017) / linear decay to lr x min_lr_ratio at train.steps.")
+        "cosine", description="Learning rate after warm-up: cosine (Loshchilov & Hutter 2017) or linear decay to "
+        "lr x min_lr_ratio at train.steps, or constant (ScaleRL, Khatri et al. 2025: a curve that does not depend on "
+        "the planned length). Cosine by default: at lr 3e-4 the tiny default oscillates late and can collapse when "
+        "constant (analysis/default_recipe.md, results/cpu_scaling).")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine/linear: final lr as a fraction of lr.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay on matmul weights only; norms, "
                                 "biases and embeddings are not decayed (standard practice; ScaleRL: 0.01).")
