@@ -204,6 +204,11 @@ class TrainConfig(_Section):
     micro_batch_size: int | None = Field(
         None, ge=1, description="Completion rows per forward/backward, a multiple of the group size; gradients accumulate "
         "to exactly the full-batch update (gradient accumulation, as TRL/veRL micro-batches). None: the whole update at once.")
+    parallel: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="Data parallelism of a multi-rank run: ddp (every rank holds the whole model) or fsdp, PyTorch "
+        "FSDP2 fully_shard (Zhao et al. 2023, 'PyTorch FSDP'): parameters, gradients and optimizer state sharded over "
+        "ranks, for models that do not fit one device; each rank still keeps a full copy in the compute dtype for "
+        "sampling (veRL's hybrid engine). One process runs unsharded. bf16 and fp32_lm_head, not fp16.")
 
     @field_validator("filter_zero_variance", mode="before")
     @classmethod
@@ -276,6 +281,13 @@ class RunConfig(_Section):
         if size is not None and size % group:
             raise ValueError(f"train.micro_batch_size ({size}) must be a multiple of "
                              f"rollout.generations_per_prompt ({group}): micro-batches hold whole groups")
+        return self
+
+    @model_validator(mode="after")
+    def _fsdp_precision(self) -> "RunConfig":
+        if self.train.parallel == "fsdp" and self.model.precision == "fp16":
+            raise ValueError("train.parallel fsdp does not run model.precision fp16 (loss scaling over sharded "
+                             "gradients is not wired up); use bf16 or fp32_lm_head")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ ADDED_DEFAULTS: dict[str, Any] = {
     "optim.schedule": "constant", "optim.min_lr_ratio": 0.1,
     "train.refill_max_rounds": 10, "train.micro_batch_size": None,
     "eval.train_prompts": None, "checkpoint.keep_eval_weights": False,
+    "train.parallel": "ddp",
 }
 
 # The loss aggregation every loss type used in v1 (one default for all); today None means each loss's paper.

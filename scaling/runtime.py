@@ -127,6 +127,12 @@ class Runtime:
         if self.distributed:
             dist.barrier()
 
+    def device_mesh(self):
+        """A 1-D mesh of every rank on the run's device type, over the default process group (FSDP2 shards on it)."""
+        from torch.distributed.device_mesh import init_device_mesh
+
+        return init_device_mesh(self.device.type, (self.world_size,))
+
 
 def _tensors_to(obj, device: torch.device):
     """`obj` with every tensor in it (through lists, tuples and dicts) moved to `device`."""

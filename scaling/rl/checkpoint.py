@@ -72,10 +72,11 @@ def _read(path: Path, device: torch.device) -> dict:
     return state
 
 
-def load_latest(folder: Path, runtime: Runtime | None = None) -> Loaded:
+def load_latest(folder: Path, runtime: Runtime | None = None, on_cpu: bool = False) -> Loaded:
     """The newest checkpoint that loads, its tensors mapped onto the run's device (a GPU checkpoint resumes on
-    another GPU, or on the CPU), with global RNGs restored; the newer ones that did not, with why."""
-    device = runtime.device if runtime else torch.device("cpu")
+    another GPU, or on the CPU; `on_cpu`: kept on the CPU, as an FSDP run that holds only shards on its device
+    wants), with global RNGs restored; the newer ones that did not, with why."""
+    device = runtime.device if runtime and not on_cpu else torch.device("cpu")
     failed: list[tuple[Path, str]] = []
     for _, path in reversed(checkpoint_paths(folder)):
         try:

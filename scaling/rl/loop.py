@@ -153,10 +153,11 @@ def _start_pipeline(state: RunState, threads: int, saved: dict | None) -> None:
                                      resume=(saved or {}).get("pipeline"))
 
 
-def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: Runtime) -> dict | None:
+def _resume_point(files: RunFiles, evals: TableLog, metrics: TableLog, runtime: Runtime,
+                  sharded: bool = False) -> dict | None:
     """The newest checkpoint that loads. None with rows on disk would restart at step 0 and drop
     every row: refuse instead, and leave the tables and checkpoints as they are."""
-    loaded = load_latest(files.checkpoints, runtime)
+    loaded = load_latest(files.checkpoints, runtime, on_cpu=sharded)
     if loaded.state is None and loaded.failed and (evals.rows or metrics.rows):
         raise CheckpointError(f"{files.checkpoints}: no checkpoint loads ({loaded.describe()}) but the run has "
                               f"{len(evals.rows)} evaluation rows; not restarting from step 0 (nothing was changed)")
@@ -174,7 +175,7 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     torch.set_num_threads(cores_available() if runtime.is_cuda else threads)
     main = runtime.is_main
     evals, metrics = TableLog(files.evals, EVAL_COLUMNS, main), TableLog(files.metrics, STEP_COLUMNS, main)
-    saved = _resume_point(files, evals, metrics, runtime)
+    saved = _resume_point(files, evals, metrics, runtime, sharded=config.train.parallel == "fsdp")
     state = build_state(config, runtime, task=task)
     if saved is not None:
         state.load_state_dict(saved)

@@ -11,6 +11,7 @@ from scaling.compute import ComputeMeter, ModelShape
 from scaling.config import ConfigError, RunConfig
 from scaling.model import count_parameters, make_policy
 from scaling.rl.data import PromptPool
+from scaling.rl.fsdp import ShardedWeights, full_state, load_full_state, shard_policy
 from scaling.rl.prompts import check_encodable
 from scaling.rl.precision import DTYPES, MasterWeights, apply_precision, dtype_summary
 from scaling.rl.schedule import make_scheduler, param_groups
@@ -39,6 +40,7 @@ class RunState:
     shape: ModelShape
     runtime: Runtime = Runtime(torch.device("cpu"))
     trainer: torch.nn.Module | None = None  # the training log-prob pass: PolicyLogProbs, DDP-wrapped when distributed
+    sharded: torch.nn.Module | None = None  # train.parallel fsdp: the fp32 policy the trainer shards; `model` samples
     reference: torch.nn.Module | None = None
     pipeline: object | None = None  # a PipelineSampler when train.pipeline_k > 0
     engine: object | None = None  # the rollout engine (scaling.rl.engines); None: the built-in sampler on `model`
@@ -46,8 +48,11 @@ class RunState:
     dtypes: str = ""
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "master": self.master.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+        # FSDP: the full fp32 model (the master weights) and optimizer state, gathered to rank 0 (a collective).
+        model, optimizer = (full_state(self.sharded, self.optimizer) if self.sharded is not None
+                            else (self.model.state_dict(), self.optimizer.state_dict()))
+        return {"model": model, "master": [] if self.sharded is not None else self.master.state_dict(),
+                "optimizer": optimizer, "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler else None, "pool": self.pool.state_dict(),
                 "sample_generator": self.sample_generator.get_state(), "meter": vars(self.meter).copy(),
                 "pipeline": self.pipeline.state_dict() if self.pipeline is not None else None,
@@ -59,9 +64,13 @@ class RunState:
                 "device": device_rng_state(self.runtime)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.master.load_state_dict(state["master"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded is not None:
+            load_full_state(self.sharded, self.optimizer, state["model"], state["optimizer"])
+            self.master.master_to_model()
+        else:
+            self.model.load_state_dict(state["model"])
+            self.master.load_state_dict(state["master"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
@@ -108,14 +117,17 @@ def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | 
     runtime = runtime or init_runtime(config.device)
     base = _base_model(config, runtime)
     precision = config.model.precision  # fp32_lm_head loads in fp32: its head keeps the checkpoint's fp32 weights
-    load_dtype = DTYPES[precision] if precision in ("bf16", "fp16") else torch.float32
+    shard = config.train.parallel == "fsdp" and runtime.distributed  # one process runs unsharded
+    # FSDP shards an fp32 copy (its master weights) built on the CPU: no rank ever holds a full fp32 copy on its device.
+    load_dtype = DTYPES[precision] if precision in ("bf16", "fp16") and not shard else torch.float32
     model, tokenizer = make_policy(config.model, config.warmstart_seed, path=base, dtype=load_dtype)
+    sharded = shard_policy(copy.deepcopy(model), precision, runtime) if shard else None
     apply_precision(model, config.model.precision)
     model.to(runtime.device)
     if task is None:  # else validate_inputs built and checked it
         task = make_task(config.task, config.warmstart_seed)
         check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
-    master = MasterWeights(model)
+    master = ShardedWeights(sharded, model) if shard else MasterWeights(model)
     opt = config.optim
     # fused: one kernel for all parameters; torch's default per-tensor loop cost ~10 ms a step on CPU here.
     optimizer = torch.optim.AdamW(param_groups(model, master.master, opt.weight_decay), lr=opt.lr,
@@ -134,5 +146,5 @@ def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | 
                     sample_generator=runtime.generator(sampling_seed(config.seed, runtime.rank)),
                     meter=ComputeMeter(devices=runtime.devices_in_use(config.threads or cores_available())),
                     shape=ModelShape.of(model, count_parameters(model)["matmul"]),
-                    runtime=runtime, trainer=_trainer(model, runtime),
+                    runtime=runtime, trainer=PolicyLogProbs(sharded) if shard else _trainer(model, runtime), sharded=sharded,
                     reference=reference, base_path=base or config.model.name_or_path, dtypes=dtype_summary(model))

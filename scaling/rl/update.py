@@ -16,6 +16,7 @@ import torch
 from transformers import DynamicCache
 
 from scaling.model import checkpoints_activations
+from scaling.rl.fsdp import is_sharded
 from scaling.rl.logprobs import selective_logprobs
 from scaling.rl.losses import Normaliser, aggregation, aggregation_for, k3_kl, policy_loss
 from scaling.rl.rollout import completion_budget, positions, with_cache
@@ -61,7 +62,9 @@ def completion_logprobs(model, batch, rows: torch.Tensor, temperature: float,
 
 
 def _whole_sequences(model, backward: bool) -> bool:
-    return backward and checkpoints_activations(model) and torch.is_grad_enabled()
+    """One forward per training pass. Under FSDP every forward is a collective, and the cached path runs one or
+    two forwards depending on the completions' width: ranks would disagree and hang."""
+    return backward and (checkpoints_activations(model) or is_sharded(model)) and torch.is_grad_enabled()
 
 
 def _count_pass(meter, shape, model, batch, rows: torch.Tensor, backward: bool) -> None:
@@ -116,7 +119,7 @@ def _micro_loss(state, rows, batch, advantages, loss_mask, group_ids, old_logp, 
     cfg = state.config
     comp = batch.completions
     logp, entropy = state.trainer(batch, rows, cfg.rollout.temperature)
-    _count_pass(state.meter, state.shape, state.model, batch, rows, backward=True)
+    _count_pass(state.meter, state.shape, _trained(state), batch, rows, backward=True)
     mask = loss_mask[rows]
     old = logp.detach() if old_logp is None else old_logp[rows]
     per_token, clipped = policy_loss(cfg.loss.type)(logp, old, advantages[rows], mask, cfg.loss)
@@ -150,9 +153,10 @@ def update(state, rows: torch.Tensor, batch, advantages: torch.Tensor, loss_mask
     norm = normaliser(state, rows, loss_mask, group_ids)
     sums = dict.fromkeys(SUMS, 0.0)
     state.optimizer.zero_grad(set_to_none=True)
-    if len(rows) == 0:
-        _idle_pass(state, spare if spare is not None and batch.groups == 0 else batch)
+    idle_batch = spare if spare is not None and batch.groups == 0 else batch
     pieces = micro_batches(rows, state.config.train.micro_batch_size) if len(rows) else []
+    for _ in range(_idle_passes(state, len(pieces))):
+        _idle_pass(state, idle_batch)
     weight = float(state.runtime.world_size)  # DDP averages over ranks; the shares must add up to the sum
     finite = True
     for i, piece in enumerate(pieces):
@@ -167,8 +171,23 @@ def update(state, rows: torch.Tensor, batch, advantages: torch.Tensor, loss_mask
     return {**sums, "grad_norm": optimizer_step(state)}
 
 
+def _trained(state) -> torch.nn.Module:
+    """The module the training passes run through: the sharded copy under FSDP, else the policy itself."""
+    return state.model if getattr(state, "sharded", None) is None else state.sharded
+
+
+def _idle_passes(state, passes: int) -> int:
+    """Zero-weight passes this rank adds so that every rank runs as many forward/backward passes: one when it
+    has nothing to train on (DDP's all-reduce needs it); under FSDP, where every forward is a collective, up to
+    the largest number of micro-batches on any rank."""
+    if is_sharded(_trained(state)):
+        return int(state.runtime.all_reduce_max([max(passes, 1)])[0]) - passes
+    return 0 if passes else 1
+
+
 def _idle_pass(state, batch) -> None:
-    """A zero-weight forward/backward: this rank kept nothing, but DDP's gradient all-reduce needs every rank."""
+    """A zero-weight forward/backward: the gradient all-reduce (DDP) or every layer's all-gather (FSDP) needs
+    every rank."""
     group = batch.completions.tokens.shape[0] // batch.groups
     logp, _ = state.trainer(batch, torch.arange(group, device=state.runtime.device), state.config.rollout.temperature)
     (logp.sum() * 0.0).backward()
@@ -185,7 +204,8 @@ def optimizer_step(state) -> float:
     state.master.grads_to_master()
     if state.scaler:
         state.scaler.unscale_(state.optimizer)
-    # DDP has already averaged the gradients: every rank clips the same global norm.
+    # DDP has already averaged the gradients; FSDP's are DTensor shards, whose norm is reduced over ranks: every
+    # rank clips the same global norm.
     grad_norm = float(torch.nn.utils.clip_grad_norm_(state.master.master, cfg.optim.grad_clip))
     if not math.isfinite(grad_norm) and state.scaler is None:
         raise FloatingPointError(f"non-finite gradient norm at step {state.meter.step + 1}")

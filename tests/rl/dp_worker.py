@@ -1,7 +1,7 @@
 """One rank of the data-parallel equivalence test (tests/rl/test_data_parallel.py).
 
 Run as a script with the torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): every rank
-takes its contiguous share of a fixed global batch, learns on it through the real step code (DDP over gloo), and
+takes its contiguous share of a fixed global batch, learns on it through the real step code (DDP or FSDP over gloo), and
 rank 0 saves the parameters, gradients and metrics of every case.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import torch
+from torch.distributed.tensor import DTensor
 
 from scaling.config import build_config
 from scaling.rl.batch import select_groups
@@ -19,8 +20,13 @@ from scaling.runtime import init_runtime, shutdown_runtime
 
 
 def snapshot(state, metrics: dict) -> dict:
+    """The policy's parameters and the (clipped) gradients; under FSDP the sampler copy's parameters (refreshed
+    from the shards) and the shards' gradients gathered whole (a collective: every rank calls this)."""
+    trained = state.model if state.sharded is None else state.sharded
+    full = lambda g: g.full_tensor() if isinstance(g, DTensor) else g.detach().clone()
     return {"params": [p.detach().clone() for p in state.model.parameters()],
-            "grads": [p.grad.detach().clone() for p in state.model.parameters()], "metrics": metrics}
+            "grads": [full(p.grad) for p in trained.parameters()], "metrics": metrics,
+            "sharded": state.sharded is not None}
 
 
 def main(cases_path: str, out_path: str) -> None:
