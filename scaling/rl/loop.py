@@ -30,7 +30,7 @@ from scaling.runtime import Runtime, cores_available, init_runtime, shutdown_run
 from scaling.rl.step import rl_step
 from scaling.rl.coverage import count_coverage
 from scaling.rl.trackers import Trackers, open_trackers
-from scaling.rl.trajectories import trajectory_rows
+from scaling.rl.trajectories import merge_ranks, trajectory_rows
 from scaling.store import EVAL_COLUMNS, STEP_COLUMNS, TRAJECTORY_COLUMNS, RunFiles, TableLog
 
 
@@ -224,7 +224,9 @@ def _train(config: RunConfig, files: RunFiles, progress: bool, should_stop, task
     def keep_trajectories(batch) -> None:  # called once per sampling round (DAPO refill may sample several)
         prompts = [state.train_examples[i].prompt for i in batch.pool_indices]
         room = config.log.trajectories_per_step - sum(r["step"] == step + 1 for r in pending_trajectories)
-        pending_trajectories.extend(trajectory_rows(step + 1, batch, prompts, config.log.trajectories, room))
+        mine = trajectory_rows(step + 1, batch, prompts, config.log.trajectories, room)
+        # Every rank samples the same rounds, so all reach this gather together; rank 0 then writes the whole step.
+        pending_trajectories.extend(merge_ranks(runtime.all_gather(mine), room))
 
     on_batch = keep_trajectories if trajectories is not None else None
     reporter = _Reporter(progress and main, config.train.steps, step, files.dir.name)

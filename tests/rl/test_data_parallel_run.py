@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from scaling.store import RunFiles, read_evals, read_metrics
+from scaling.store import RunFiles, read_evals, read_metrics, read_rows
 
 from resume_helpers import comparable
 
@@ -79,3 +79,21 @@ def test_checkpoint_of_two_ranks_does_not_resume_with_one(tmp_path, dp_config):
     _ok(run_ranks(dp_config, tmp_path / "run", "stop:2:0"))
     one = run_ranks(dp_config, tmp_path / "run", world=1)[0]
     assert one.returncode != 0 and "written by 2 data-parallel ranks" in one.stderr
+
+
+@pytest.mark.slow
+def test_trajectories_of_a_two_rank_run_hold_every_ranks_samples(tmp_path, tiny_tree):
+    """Each rank samples half of a step's prompts; the trajectory table rank 0 writes holds all of them."""
+    tiny_tree["log"] = {"trajectories": "all", "trajectories_per_step": 64}
+    tiny_tree["train"]["steps"], tiny_tree["eval"] = 2, {"every": 2, "k": 1}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tiny_tree))
+    _ok(run_ranks(config, tmp_path / "run"))
+    rows = pd.DataFrame(read_rows(RunFiles(tmp_path / "run").trajectories))
+    metrics = read_metrics(tmp_path / "run")
+    for step, got in rows.groupby("step"):
+        assert len(got) == 16 and got["prompt_id"].nunique() == 4  # 4 prompts x 4 samples, both ranks' halves
+        assert not got.duplicated(["prompt_id", "sample"]).any()
+        reward_mean = metrics.loc[metrics["step"] == step, "reward_mean"].item()
+        assert got["reward"].mean() == pytest.approx(reward_mean)
+    assert sorted(rows["step"].unique()) == [1, 2]

@@ -12,7 +12,7 @@ from scaling.rl.checkpoint import checkpoint_paths
 from scaling.rl.loop import train
 from scaling.rl.rollout import Completions
 from scaling.rl.step import Batch
-from scaling.rl.trajectories import trajectory_rows
+from scaling.rl.trajectories import merge_ranks, trajectory_rows
 from scaling.store import RunFiles, read_evals, read_metrics, read_rows
 
 
@@ -34,6 +34,23 @@ def test_trajectory_rows_keep_correct_ones_and_spread_the_cap_over_prompts():
     capped = trajectory_rows(7, batch, ["p0", "p1", "p2"], "all", cap=4)
     assert [(r["prompt_id"], r["sample"]) for r in capped] == [(10, 0), (11, 0), (12, 0), (10, 1)]
     assert trajectory_rows(7, batch, ["p0", "p1", "p2"], "none", cap=4) == []
+
+
+@pytest.mark.parametrize("cap", [1, 3, 5, 7, 100])
+def test_every_ranks_capped_rows_merge_into_the_whole_rounds_pick(cap):
+    """A data-parallel round: ranks hold contiguous shards of the groups; merging their capped picks gives exactly
+    the rows one process picks from the whole round."""
+    rewards = [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.5], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]
+    whole = trajectory_rows(3, _batch(rewards), [f"p{g}" for g in range(5)], "correct", cap)
+    shards = [(0, 3), (3, 5)]  # runtime.shard of 5 prompts over 2 ranks
+    parts = []
+    for lo, hi in shards:
+        part = _batch(rewards[lo:hi])
+        part.pool_indices = [10 + g for g in range(lo, hi)]
+        part.texts = [f"c{i}" for i in range(lo * 3, hi * 3)]
+        parts.append(trajectory_rows(3, part, [f"p{g}" for g in range(lo, hi)], "correct", cap))
+    assert merge_ranks(parts, cap) == whole
+    assert merge_ranks([whole], cap) == whole  # one process: unchanged
 
 
 def _event_scalars(folder) -> dict[str, list[int]]:
