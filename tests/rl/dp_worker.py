@@ -20,12 +20,12 @@ from scaling.runtime import init_runtime, shutdown_runtime
 
 
 def snapshot(state, metrics: dict) -> dict:
-    """The policy's parameters and the (clipped) gradients; under FSDP the sampler copy's parameters (refreshed
-    from the shards) and the shards' gradients gathered whole (a collective: every rank calls this)."""
-    trained = state.model if state.sharded is None else state.sharded
+    """The policy's parameters, its fp32 master weights and their (clipped) gradients; under FSDP the sampler
+    copy's parameters (refreshed from the shards) and the shards gathered whole (a collective: every rank calls it)."""
     full = lambda g: g.full_tensor() if isinstance(g, DTensor) else g.detach().clone()
     return {"params": [p.detach().clone() for p in state.model.parameters()],
-            "grads": [full(p.grad) for p in trained.parameters()], "metrics": metrics,
+            "master": [full(p.detach()) for p in state.master.master],
+            "grads": [full(m.grad) for m in state.master.master], "metrics": metrics,
             "sharded": state.sharded is not None}
 
 
