@@ -65,8 +65,8 @@ def save_checkpoint(folder: Path, step: int, state: dict, runtime: Runtime | Non
     return path
 
 
-def _read(path: Path, device: torch.device) -> dict:
-    state = torch.load(path, map_location=device, weights_only=False)
+def _read(path: Path, device: torch.device, mmap: bool = False) -> dict:
+    state = torch.load(path, map_location=device, weights_only=False, mmap=mmap)
     if not isinstance(state, dict) or not {"rng", "step"} <= set(state):
         raise ValueError("not a checkpoint of this trainer (no step / rng entries)")
     return state
@@ -74,13 +74,14 @@ def _read(path: Path, device: torch.device) -> dict:
 
 def load_latest(folder: Path, runtime: Runtime | None = None, on_cpu: bool = False) -> Loaded:
     """The newest checkpoint that loads, its tensors mapped onto the run's device (a GPU checkpoint resumes on
-    another GPU, or on the CPU; `on_cpu`: kept on the CPU, as an FSDP run that holds only shards on its device
-    wants), with global RNGs restored; the newer ones that did not, with why."""
+    another GPU, or on the CPU; `on_cpu`: memory-mapped on the CPU, as FSDP ranks want it: each takes only its
+    shard, and the ranks of a node share the file's pages), with global RNGs restored; the newer ones that did
+    not, with why."""
     device = runtime.device if runtime and not on_cpu else torch.device("cpu")
     failed: list[tuple[Path, str]] = []
     for _, path in reversed(checkpoint_paths(folder)):
         try:
-            state = _read(path, device)
+            state = _read(path, device, mmap=on_cpu)
         except Exception as err:  # noqa: BLE001 - truncated file, unpickling error, torch version: try an older one
             failed.append((path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")))
             continue
