@@ -25,9 +25,13 @@ from test_data_parallel import ALL, _global_batch, _run_ranks, _tree  # noqa: E4
 from test_data_parallel_run import _ok, run_ranks  # noqa: E402
 
 FSDP = {"parallel": "fsdp", "steps": 2, "track_kl": False}
-CASES = [("token_mean-batch", _tree(loss={"aggregation": "token_mean", "adv_norm": "batch"}, train=FSDP), ALL),
+# grad_clip 0.1 (the norm is ~0.8): each rank must clip by the global norm over all shards, not its own shards'.
+CASES = [("token_mean-batch-clipped", _tree(loss={"aggregation": "token_mean", "adv_norm": "batch"}, train=FSDP,
+                                            optim={"grad_clip": 0.1}), ALL),
          ("sample_mean-batch-kl", _tree(loss={"aggregation": "sample_mean", "adv_norm": "batch", "kl_beta": 0.1},
                                         train=FSDP), ALL),
+         ("token_mean-checkpointing", _tree(loss={"aggregation": "token_mean"}, train=FSDP,
+                                            model={"gradient_checkpointing": True}), ALL),
          # Rank 0 keeps 2 groups in 2 micro-batches, rank 1 none: it runs two idle passes to match rank 0's all-gathers.
          ("prompt_mean-micro-rank1-idle", _tree(loss={"aggregation": "prompt_mean"},
                                                 train={**FSDP, "micro_batch_size": 4}), [0, 1])]
@@ -61,6 +65,7 @@ def test_two_fsdp_ranks_take_the_single_process_update(tmp_path):
             assert ranks[name]["metrics"][key] == pytest.approx(single["metrics"][key], rel=1e-5, abs=1e-7,
                                                                 nan_ok=True), (name, key)
         assert any(float((p - s).abs().max()) > 1e-4 for p, s in zip(single["params"], start)), name
+    assert ranks["token_mean-batch-clipped"]["metrics"]["grad_norm"] > 0.2  # so clipping did act
     for name, tree, keep in LOW:
         state = build_state(build_config(tree))
         start = [m.detach().clone() for m in state.master.master]
