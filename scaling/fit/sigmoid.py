@@ -181,8 +181,13 @@ def refine(x, y, w, start: dict, r0: float | None, scale_covar: bool) -> dict:
         v = p.valuesdict()
         return (y - sigmoid_curve(x, v["A"], v["B"], np.exp(v["logc"]), v["R0"])) * sw
 
-    out = lmfit.minimize(residual, _params(start, r0, bounds), method="least_squares",
-                         scale_covar=scale_covar)
+    # lmfit's least_squares always inverts J'J for parameter standard errors (its calc_covar is ignored there), which
+    # nothing here reads: intervals are profile likelihood (scaling.fit.intervals). On a flat curve or at a bound J'J
+    # is singular, its inverse has negative diagonal entries and lmfit takes their square root ("invalid value
+    # encountered in sqrt"). Only that bookkeeping is silenced: a NaN residual still raises (nan_policy="raise").
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = lmfit.minimize(residual, _params(start, r0, bounds), method="least_squares",
+                             scale_covar=scale_covar)
     v = out.params.valuesdict()
     return {"A": float(v["A"]), "B": float(v["B"]), "C_mid": float(np.exp(v["logc"])),
             "R0": float(v["R0"]), "ssr": float(np.sum(residual(out.params) ** 2))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import lmfit
 import numpy as np
 import pytest
@@ -84,3 +86,15 @@ def test_one_grid_search_serves_every_fit(monkeypatch):
     assert len(calls) == 1 + 3
     shared_a([fit, fit], n=5)
     assert len(calls) > 4
+
+
+@pytest.mark.parametrize("r0", ["fit", None, 0.0])
+def test_a_late_take_off_fits_without_numpy_warnings(r0):
+    """Zero until the last evaluation (a common early curve): J'J is singular there and lmfit's unused standard errors
+    took the square root of a negative variance ("invalid value encountered in sqrt"), printed on every fit."""
+    x = np.array([0, 1, 2, 4, 8, 16, 32, 64.0])
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_curve((x, y), fit_from=0, r0=r0)  # noise estimated from the residuals (no sigma given)
+    assert fit.params["A"] >= 0.5 - 1e-6 and np.isfinite(fit.params["B"])
