@@ -7,6 +7,7 @@ model takes exactly the same code path on a cluster.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import string
 from pathlib import Path
@@ -127,6 +128,40 @@ def stop_ids(model: torch.nn.Module, tokenizer) -> list[int]:
     listed = [] if listed is None else [listed] if isinstance(listed, int) else list(listed)
     ids = [tokenizer.eos_token_id, *listed]
     return list(dict.fromkeys(int(i) for i in ids if i is not None))
+
+
+# Config fields of causal LMs whose forward transforms the head's output (Gemma 2's soft-capping, Cohere's and
+# Granite's logit scaling): the head alone would give other logits, and the transform would garble hidden states.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
+
+
+class _HeadStandIn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.fn(hidden)
+
+
+@contextlib.contextmanager
+def head_replaced(model: torch.nn.Module, fn=None):
+    """Within the block, the model's LM head is `fn` (final hidden states -> what the forward returns as `logits`;
+    by default the hidden states themselves).
+
+    The model's own forward still runs, with its FSDP and DDP hooks, caches, masks and `logits_to_keep`, but it
+    never multiplies hidden states by the (vocab, H) head: the caller projects them a chunk at a time.
+    """
+    for name in _LOGIT_TRANSFORMS:
+        if getattr(model.config, name, None) not in (None, 1.0):
+            raise ValueError(f"model: {type(model).__name__} transforms its logits ({name}="
+                             f"{getattr(model.config, name)}); the chunked log-prob pass supports plain LM heads only")
+    head = model.get_output_embeddings()
+    model.set_output_embeddings(_HeadStandIn(fn or (lambda hidden: hidden)))
+    try:
+        yield
+    finally:
+        model.set_output_embeddings(head)
 
 
 def checkpoints_activations(model: torch.nn.Module) -> bool:

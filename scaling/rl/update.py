@@ -15,9 +15,9 @@ import math
 import torch
 from transformers import DynamicCache
 
-from scaling.model import checkpoints_activations
+from scaling.model import checkpoints_activations, head_replaced
 from scaling.rl.fsdp import is_sharded
-from scaling.rl.logprobs import selective_logprobs
+from scaling.rl.logprobs import head_logprobs
 from scaling.rl.losses import Normaliser, aggregation, aggregation_for, k3_kl, policy_loss
 from scaling.rl.rollout import completion_budget, positions, with_cache
 
@@ -28,11 +28,14 @@ SUMS = ("loss", "tokens", "clip", "entropy", "kl", "tis_truncated")
 def completion_logprobs(model, batch, rows: torch.Tensor, temperature: float,
                         meter=None, shape=None, backward: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(rows, T) log-probs of the completions `rows` (whole groups) under the temperature-scaled policy, and the
-    policy's entropy at each position (detached), without a (rows, T, vocab) log-softmax (scaling.rl.logprobs).
+    policy's entropy at each position (detached), without (rows, T, vocab) logits or log-softmax in memory.
 
-    Each group's prompt goes through the model once and its KV cache is repeated for the G completions, so a
-    pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow through the shared prompt states.
-    With gradient checkpointing the layers keep no cache, so a training pass (`backward`) runs whole sequences.
+    The model's forward runs with a stand-in for its LM head (scaling.model.head_replaced), so it yields final hidden
+    states; only the T positions that predict completion tokens go through the real head, a chunk at a time
+    (scaling.rl.logprobs.head_logprobs). Each group's prompt goes through the model once and its KV cache is
+    repeated for the G completions, so a pass costs P*L + B*(T-1) tokens instead of B*(L+T); gradients flow
+    through the shared prompt states. With gradient checkpointing the layers keep no cache, and under FSDP each
+    forward is a collective, so a training pass (`backward`) then runs whole sequences in one forward.
     """
     group = batch.completions.tokens.shape[0] // batch.groups
     groups = rows.view(-1, group)[:, 0] // group
@@ -42,23 +45,28 @@ def completion_logprobs(model, batch, rows: torch.Tensor, temperature: float,
     attention = torch.cat([prompt_mask.repeat_interleave(group, 0), batch.completions.mask[rows].long()], dim=1)
     if meter is not None:
         _count_pass(meter, shape, model, batch, rows, backward)
+    head = model.get_output_embeddings()
     if _whole_sequences(model, backward):
         inputs = torch.cat([prompt_ids.repeat_interleave(group, 0), tokens[:, :-1]], dim=1)
         mask = attention[:, :inputs.shape[1]]
-        logits = model(input_ids=inputs, attention_mask=mask, position_ids=positions(mask), use_cache=False,
-                       logits_to_keep=width + 1).logits
-        return selective_logprobs(logits, tokens, temperature)
+        # The log-probs are computed inside the one forward: under FSDP the head's parameters are gathered only there.
+        project = lambda hidden: torch.stack(head_logprobs(hidden, head, tokens, temperature), -1)
+        with head_replaced(model, project):
+            out = model(input_ids=inputs, attention_mask=mask, position_ids=positions(mask), use_cache=False,
+                        logits_to_keep=width + 1).logits
+        return out[..., 0], out[..., 1].detach()
     cache = DynamicCache()
-    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
-                  logits_to_keep=1, **with_cache(model, cache)).logits[:, -1:]
-    parts = [selective_logprobs(first.repeat_interleave(group, 0), tokens[:, :1], temperature)]
-    if width > 0:
-        cache.batch_repeat_interleave(group)
-        start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
-        logits = model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
-                       position_ids=start + torch.arange(width, device=start.device), **with_cache(model, cache)).logits
-        parts.append(selective_logprobs(logits, tokens[:, 1:], temperature))
-    return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+    with head_replaced(model):  # the forwards return final hidden states
+        last = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions(prompt_mask),
+                     logits_to_keep=1, **with_cache(model, cache)).logits
+        hidden = [last.repeat_interleave(group, 0)]
+        if width > 0:
+            cache.batch_repeat_interleave(group)
+            start = prompt_mask.sum(-1, keepdim=True).repeat_interleave(group, 0)
+            hidden.append(model(input_ids=tokens[:, :-1], attention_mask=attention[:, :-1],
+                                position_ids=start + torch.arange(width, device=start.device),
+                                **with_cache(model, cache)).logits)
+    return head_logprobs(torch.cat(hidden, 1), head, tokens, temperature)
 
 
 def _whole_sequences(model, backward: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scaling.rl.logprobs import selective_logprobs
+from scaling.rl.logprobs import head_logprobs, selective_logprobs
 
 
 def _full(logits, tokens, temperature):
@@ -49,3 +49,23 @@ def test_low_precision_logits_keep_their_dtype_in_the_gradient():
     logp.sum().backward()
     assert logp.dtype == torch.float32 and logits.grad.dtype == torch.bfloat16
     torch.testing.assert_close(logp, _full(logits, tokens, 1.0)[0], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 3 * 50, 1 << 26])  # a position per chunk, uneven chunks, one chunk
+def test_head_logprobs_equal_the_projected_logits_pass(chunk_elements):
+    gen = torch.Generator(device="cpu").manual_seed(3)
+    head = torch.nn.Linear(8, 50, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(50, 8, generator=gen, device="cpu"))
+    hidden = torch.randn(4, 5, 8, generator=gen, device="cpu", requires_grad=True)
+    tokens = torch.randint(0, 50, (4, 5), generator=gen, device="cpu")
+    logp, entropy = head_logprobs(hidden, head, tokens, 0.7, chunk_elements)
+    logp.sum().backward()
+    grads = hidden.grad.clone(), head.weight.grad.clone()
+    hidden.grad, head.weight.grad = None, None
+    ref_logp, ref_entropy = _full(head(hidden), tokens, 0.7)
+    ref_logp.sum().backward()
+    torch.testing.assert_close(logp, ref_logp, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(entropy, ref_entropy, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(grads[0], hidden.grad, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(grads[1], head.weight.grad, atol=1e-6, rtol=1e-5)
