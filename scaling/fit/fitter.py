@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats as sps
 
 from scaling.fit import data as fdata
-from scaling.fit import spread
+from scaling.fit import spread, wander
 from scaling.fit.errors import FitError
 from scaling.fit.identify import A_WIDTH, identifiability
 from scaling.fit.intervals import likelihood_set, param_intervals, threshold_delta
@@ -115,7 +115,9 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     dof = int(mask.sum()) - n_params
     scale, fdof, flags, msgs = _scale(curve.noise, best["ssr"], dof)
     runs = _runs(xw, yw, w, rw, r0_fixed, n_params, pred, scale)
-    delta = threshold_delta(level, _profile_scale(runs, scale, curve.noise) * runs["long_run_factor"], fdof)
+    pscale = _profile_scale(runs, scale, curve.noise)
+    runs.update(_wander(xw, yw, w, rw, runs, params, r0_fixed is None, curve.noise, pscale, level, fdof))
+    delta = threshold_delta(level, pscale * runs["long_run_factor"], fdof)
     ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
     iv = param_intervals(ls, best)
     iv = _hull(iv, spread.param_t_intervals(runs, params, level))
@@ -152,6 +154,25 @@ def _runs(xw, yw, w, rw, r0, n_params, pred, scale) -> dict:
     within_scale = float(np.sum(w[pos] * resid[pos] ** 2) / dof)  # chi2/dof about each run's own curve
     return {**{k: own[k] for k in ("ids", "skipped", "params")}, "long_run_factor": factor, "within_sd": within,
             "within_scale": within_scale}
+
+
+def _wander(xw, yw, w, rw, runs, params, free_r0, noise, pscale, level, fdof) -> dict:
+    """The autocorrelation widening from the AR(1) wander model (scaling.fit.wander), fitted by REML to the
+    residuals about each run's own curve (the pooled curve with one run)."""
+    if runs["params"] and len(runs["ids"]) >= 2:
+        fits = [(rw == r, {k: runs["params"][k][i] for k in ("A", "B", "C_mid", "R0")})
+                for i, r in enumerate(runs["ids"])]
+        keep = np.isin(rw, runs["ids"])
+    else:
+        fits, keep = [(np.ones(len(xw), bool), params)], np.ones(len(xw), bool)
+    resid = np.zeros(len(xw))
+    for m, p in fits:
+        resid[m] = yw[m] - sigmoid_curve(xw[m], **p)
+    fits = [(m[keep], p) for m, p in fits]
+    wm = wander.widening(xw[keep], resid[keep], w[keep], rw[keep], fits, params, free_r0, noise != "constant", pscale,
+                         level, 10 ** 6 if fdof is None else fdof)
+    return {"long_run_factor": wm["factor"], "wander_rho": wm["rho"], "wander_dof": wm["dof"], "wander_weight": wm["weight"],
+            "wander_sd": float(np.sqrt(wm["wander_var"] * np.mean(1.0 / w[keep])))}
 
 
 def _profile_scale(runs: dict, scale: float, noise: str) -> float:

@@ -45,20 +45,28 @@ def simulate_runs(rng: np.random.Generator, n_runs: int, truth: dict = TRUTH, c_
 
 def coverage(n_sims: int, n_runs: int, rho: float, horizons=(2, 4), seed: int = 0, **kw) -> dict:
     """Share of simulated studies whose 95% intervals cover the true A and the true mean R at each
-    horizon (a multiple of the fit window's end: every simulated point is fitted, the rest predicted)."""
+    horizon (a multiple of the fit window's end: every simulated point is fitted, the rest predicted).
+
+    Keys "A", "R@2x", ...: over all studies; the same with "|id" appended: over the studies whose A was
+    identified (NaN if none); "unidentified": the share flagged; "factor": the median widening factor."""
     from scaling.fit import fit_curve
 
     rng = np.random.default_rng(seed)
     truth = kw.pop("truth", TRUTH)
     c_max = kw.get("c_max", 4000.0)
-    hit = {"A": 0, **{f"R@{h}x": 0 for h in horizons}}
-    flagged = 0
-    for _ in range(n_sims):
+    keys = ["A", *(f"R@{h}x" for h in horizons)]
+    hit = np.zeros((n_sims, len(keys)), bool)
+    ident = np.zeros(n_sims, bool)
+    factor = np.zeros(n_sims)
+    for i in range(n_sims):
         fit = fit_curve(simulate_runs(rng, n_runs, truth=truth, rho=rho, **kw), sigma="sigma")
         lo, hi = fit.intervals["A"]
-        hit["A"] += lo <= truth["A"] <= hi
-        for h in horizons:
+        hit[i, 0] = lo <= truth["A"] <= hi
+        for j, h in enumerate(horizons, 1):
             p = fit.predict(h * c_max)
-            hit[f"R@{h}x"] += p.lo <= float(sigmoid_curve(h * c_max, **truth)[0]) <= p.hi
-        flagged += not fit.identified
-    return {**{k: v / n_sims for k, v in hit.items()}, "unidentified": flagged / n_sims}
+            hit[i, j] = p.lo <= float(sigmoid_curve(h * c_max, **truth)[0]) <= p.hi
+        ident[i] = fit.identified
+        factor[i] = fit.runs["long_run_factor"]
+    out = {k: float(hit[:, j].mean()) for j, k in enumerate(keys)}
+    out.update({f"{k}|id": float(hit[ident, j].mean()) if ident.any() else float("nan") for j, k in enumerate(keys)})
+    return {**out, "unidentified": float(1 - ident.mean()), "factor": float(np.median(factor))}
