@@ -21,6 +21,7 @@ import torch
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from scaling.runtime import Runtime
@@ -59,18 +60,26 @@ class ShardedWeights:
     active = True
 
     def __init__(self, sharded: torch.nn.Module, sampler: torch.nn.Module):
-        pairs = [(n, p) for n, p in sharded.named_parameters() if p.requires_grad]
-        plain = dict(sampler.named_parameters())
-        self.master = [p for _, p in pairs]
-        self.params = [plain[n] for n, _ in pairs]  # aligned by name: a mismatch is a KeyError, not a silent swap
+        self.master = [p for p in sharded.parameters() if p.requires_grad]
+        self.plain = dict(sampler.named_parameters())
+        # Layers first, the root last: each FSDP unit with the name prefix of its parameters.
+        self.units = [(n, m) for n, m in sharded.named_modules() if is_sharded(m) and n] + [("", sharded)]
+        missing = {n for n, _ in sharded.named_parameters()} - set(self.plain)
+        if missing:
+            raise ValueError(f"the sampler copy lacks parameters {sorted(missing)[:3]}")
 
     def grads_to_master(self) -> None:
         """Gradients are already on the shards (FSDP reduce-scatters them in fp32)."""
 
     @torch.no_grad()
     def master_to_model(self) -> None:
-        for p, m in zip(self.params, self.master):
-            p.copy_(m.full_tensor())
+        """One all-gather per FSDP unit, in its compute dtype (what the sampler copy holds), not one per parameter."""
+        for prefix, unit in self.units:
+            unit.unshard()
+            for name, param in unit.named_parameters(prefix=prefix):
+                if not isinstance(param, DTensor):  # the root's view of its layers: still sharded, done above
+                    self.plain[name].copy_(param)
+            unit.reshard()
 
 
 _GATHER = StateDictOptions(full_state_dict=True, cpu_offload=True)  # full tensors on rank 0's CPU; others get {}

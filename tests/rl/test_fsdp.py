@@ -75,6 +75,9 @@ def test_two_fsdp_ranks_take_the_single_process_update(tmp_path):
         assert _relative(*updates) < 0.05 and max(float(u.abs().max()) for u in updates[0]) > 1e-4, name
         assert fsdp["metrics"]["grad_norm"] == pytest.approx(single["metrics"]["grad_norm"], rel=0.01), name
         assert all(p.dtype == torch.bfloat16 for n, p in state.model.named_parameters() if "layers" in n)
+        # The sampler copy is the fp32 masters in the copy's dtypes, exactly.
+        for plain, master in zip(fsdp["params"], fsdp["master"]):
+            assert torch.equal(plain, master.to(plain.dtype)), name
 
 
 @pytest.fixture
