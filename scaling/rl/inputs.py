@@ -15,6 +15,7 @@ from scaling.rl.engines import check_engine
 from scaling.rl.prompts import check_encodable
 from scaling.tasks import make_task
 from scaling.tasks.base import Task
+from scaling.tasks.lazy import upfront
 
 
 def load_tokenizer(model: ModelConfig):
@@ -60,7 +61,8 @@ def validate_inputs(config: RunConfig, encode: bool = True) -> Task:
     if not encode:
         return task
     try:
-        check_encodable(tokenizer, task.train_examples() + task.val_examples(), getattr(task, "prompt_style", None))
+        check_encodable(tokenizer, [*upfront(task.train_examples()), *task.val_examples()],
+                        getattr(task, "prompt_style", None))
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return task

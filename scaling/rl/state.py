@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,7 @@ from scaling.rl.update import PolicyLogProbs
 from scaling.runtime import Runtime, cores_available, device_rng_state, init_runtime, set_device_rng_state
 from scaling.tasks import make_task
 from scaling.tasks.base import Example, Task
+from scaling.tasks.lazy import upfront
 
 
 @dataclass
@@ -28,7 +30,7 @@ class RunState:
     model: torch.nn.Module
     tokenizer: object
     task: Task
-    train_examples: list[Example]
+    train_examples: Sequence[Example]  # a task may make them on first use (scaling.tasks.lazy)
     val_examples: list[Example]
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -126,7 +128,7 @@ def build_state(config: RunConfig, runtime: Runtime | None = None, task: Task | 
     model.to(runtime.device)
     if task is None:  # else validate_inputs built and checked it
         task = make_task(config.task, config.warmstart_seed)
-        check_encodable(tokenizer, task.train_examples() + task.val_examples(), task.prompt_style)
+        check_encodable(tokenizer, [*upfront(task.train_examples()), *task.val_examples()], task.prompt_style)
     master = ShardedWeights(sharded, model) if shard else MasterWeights(model)
     opt = config.optim
     # fused: one kernel for all parameters; torch's default per-tensor loop cost ~10 ms a step on CPU here.

@@ -31,6 +31,7 @@ from scaling.rl.prompts import check_encodable, prompt_ids
 from scaling.runtime import resolve_device
 from scaling.tasks import make_task
 from scaling.tasks.base import PromptStyle
+from scaling.tasks.lazy import upfront, with_demonstrations
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "SCALING_CACHE"
@@ -102,9 +103,9 @@ def supervised_warm_start(config: RunConfig, device: torch.device | str = "cpu")
     model, tokenizer = make_policy(config.model, config.warmstart_seed)
     model.to(device)
     task = make_task(config.task, config.warmstart_seed)
-    train = [ex for ex in task.train_examples() if ex.demonstration is not None]
+    train = with_demonstrations(task.train_examples())
     checks = task.val_examples()[:ws.check_prompts]
-    check_encodable(tokenizer, train + checks, task.prompt_style)
+    check_encodable(tokenizer, [*upfront(train), *checks], task.prompt_style)
 
     def pass_rate() -> float:
         model.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -36,7 +37,7 @@ class Task(Protocol):
     name: str
     prompt_style: PromptStyle  # set by make_task from the task config
 
-    def train_examples(self) -> list[Example]: ...
+    def train_examples(self) -> Sequence[Example]: ...  # a list, or made on first use (scaling.tasks.lazy)
 
     def val_examples(self) -> list[Example]: ...
 

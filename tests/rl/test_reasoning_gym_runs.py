@@ -24,19 +24,27 @@ def test_basic_arithmetic_trains_on_the_character_model(tmp_path, tiny_tree):
     assert summary["status"] == "done" and list(evals["step"]) == [0, 2] and list(metrics["step"]) == [1, 2]
 
 
-def test_countdown_trains_on_a_chat_model(tmp_path, tiny_tree):
+def test_countdown_trains_on_a_chat_model(tmp_path, tiny_tree, monkeypatch):
+    """20,000 countdown prompts: the run makes the held-out ones, those checked up front and those it samples."""
     # Its prompts span lines and ~400 characters: a byte-level tokenizer and room for them.
     import reasoning_gym
+    from scaling.tasks import reasoning_gym as rg_task
+
     corpus = [e["question"] + e["answer"] for e in reasoning_gym.create_dataset("countdown", seed=0, size=12)]
     model = save_tiny_chat_model(tmp_path / "chat", corpus)
+    cls = type(reasoning_gym.create_dataset("countdown", seed=0, size=1))
+    made, real = [], cls.__getitem__
+    monkeypatch.setattr(cls, "__getitem__", lambda self, i: made.append(i) or real(self, i))
+    rg_task._cached.cache_clear()
     tree = {**tiny_tree, "model": {"name_or_path": str(model)},
             "task": {"name": "reasoning_gym", "dataset": "countdown", "options": {"min_numbers": 3, "max_numbers": 3},
-                     "train_size": 8, "val_size": 4},
+                     "train_size": 20_000, "val_size": 4},
             "rollout": {**tiny_tree["rollout"], "max_new_tokens": 8}, "train": {"steps": 2}}
     summary = train(build_config(tree), tmp_path / "run")
     evals = read_evals(tmp_path / "run")
     assert summary["status"] == "done" and list(evals["step"]) == [0, 2]
     assert all(len(c) == 4 for c in evals["correct_counts"])
+    assert len(made) <= 4 + rg_task.UPFRONT + 2 * tiny_tree["rollout"]["prompts_per_step"]
 
 
 @pytest.mark.slow

@@ -99,7 +99,60 @@ def test_entries_are_generated_once_per_process(monkeypatch):
     real = reasoning_gym.create_dataset
     monkeypatch.setattr(reasoning_gym, "create_dataset", lambda *a, **k: calls.append(a) or real(*a, **k))
     options = {**SMALL, "max_digits": 1}
-    first, again = _task(options=options, seed=11), _task(options=dict(reversed(list(options.items()))), seed=11)
-    assert len(calls) == 1 and [e.prompt for e in first.val_examples()] == [e.prompt for e in again.val_examples()]
+    first = _task(options=options, seed=11)
+    made = len(calls)  # the generator under seed 11, and under further seeds for slots repeating held-out questions
+    again = _task(options=dict(reversed(list(options.items()))), seed=11)
+    assert len(calls) == made and [e.prompt for e in first.val_examples()] == [e.prompt for e in again.val_examples()]
+    assert again.train_examples() is first.train_examples()  # training examples made once, shared
     _task(options=options, seed=12)
-    assert len(calls) == 2
+    assert len(calls) > made
+
+
+def _count_entries(monkeypatch, generator: str) -> list[int]:
+    """Indices of the generator's entries as they are made (reasoning-gym makes an entry on each indexing)."""
+    import reasoning_gym
+
+    cls = type(reasoning_gym.create_dataset(generator, seed=0, size=1))
+    made, real = [], cls.__getitem__
+    monkeypatch.setattr(cls, "__getitem__", lambda self, i: made.append(i) or real(self, i))
+    rg_task._cached.cache_clear()
+    return made
+
+
+def test_training_prompts_are_made_on_first_use_and_depend_only_on_their_index(monkeypatch):
+    """20,000 countdown prompts (~7 ms each) were all made before the first step; now the held-out set and the
+    prompts checked up front are, and any other one when first read, identical in any order of reading."""
+    made = _count_entries(monkeypatch, "countdown")
+    task = _task("countdown", options={}, train_size=20_000, val_size=8)
+    train = task.train_examples()
+    assert len(train) == 20_000 and len(made) == 8 + rg_task.UPFRONT
+    far = train[15_000]
+    assert len(made) == 8 + rg_task.UPFRONT + 1 and far.prompt == task.data[8 + 15_000]["question"]
+    rg_task._cached.cache_clear()
+    fresh = _task("countdown", options={}, train_size=20_000, val_size=8).train_examples()
+    assert fresh is not train and [fresh[i].prompt for i in (15_000, 3, 70)] == [far.prompt, train[3].prompt,
+                                                                                 train[70].prompt]
+    assert [e.prompt for e in fresh[10:13]] == [train[i].prompt for i in (10, 11, 12)]  # slices stay lazy views
+
+
+def test_slots_repeating_held_out_questions_are_replaced_the_same_way_every_time():
+    """One-digit a+b has 100 questions: many training entries repeat a held-out one. Such a slot takes the same slot
+    under the next seed, so the pool keeps train_size prompts, none held out, the same in every build."""
+    options = {**SMALL, "max_digits": 1, "operators": ["+"]}
+    rg_task._cached.cache_clear()
+    task = _task(options=options, train_size=300, val_size=40)
+    held_out = {e.prompt for e in task.val_examples()}
+    prompts = [e.prompt for e in task.train_examples()]
+    assert len(prompts) == 300 and not set(prompts) & held_out
+    raw = [task.data[40 + i]["question"] for i in range(300)]
+    replaced = [i for i, q in enumerate(raw) if q in held_out]
+    assert len(replaced) > 30 and all(prompts[i] == raw[i] for i in range(300) if i not in replaced)
+    rg_task._cached.cache_clear()
+    assert [e.prompt for e in _task(options=options, train_size=300, val_size=40).train_examples()] == prompts
+
+
+def test_a_space_the_held_out_set_covers_fails_when_the_task_is_built():
+    options = {**SMALL, "max_digits": 1, "operators": ["+"]}
+    rg_task._cached.cache_clear()
+    with pytest.raises(ValueError, match=r"task.dataset: basic_arithmetic: training prompt 0 repeats a held-out"):
+        _task(options=options, train_size=10, val_size=3000)
