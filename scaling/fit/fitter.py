@@ -18,7 +18,9 @@ than the noise allows (chi-square p < 0.01) are flagged: a silent narrow interva
 Intervals (`FitResult.interval_method` says which were combined): the profile likelihood with its
 threshold widened by the within-run autocorrelation of the residuals, and, when 2 or more runs are
 pooled, the hull of that and a t interval over per-run fits (scaling.fit.spread): the pooled
-points are clustered by run, and only the run-to-run spread measures that.
+points are clustered by run, and only the run-to-run spread measures that. One run has no such
+spread to lean on: its widening comes from an AR(1) wander on top of the known measurement noise,
+fitted by restricted likelihood (scaling.fit.wander), and never falls below the lag-one factor.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def fit_curve(data: Any, x: str = "flops", y: str = "pass_rate", r0: Any = None,
     runs = _runs(xw, yw, w, rw, r0_fixed, n_params, pred, scale)
     pscale = _profile_scale(runs, scale, curve.noise)
     if not (runs["params"] and len(runs["ids"]) >= 2):  # pooled: the t interval over per-run fits is the robust part
-        runs.update(_wander(xw, yw, pred, w, rw, params, r0_fixed is None, curve.noise, pscale, level, fdof))
+        runs.update(_wander(xw, yw, pred, w, rw, runs, params, r0_fixed is None, curve.noise, pscale, level, fdof))
     delta = threshold_delta(level, pscale * runs["long_run_factor"], fdof)
     ls = likelihood_set(xw, yw, w, r0_fixed, best, delta)
     iv = param_intervals(ls, best)
@@ -157,13 +159,16 @@ def _runs(xw, yw, w, rw, r0, n_params, pred, scale) -> dict:
             "within_scale": within_scale}
 
 
-def _wander(xw, yw, pred, w, rw, params, free_r0, noise, pscale, level, fdof) -> dict:
+def _wander(xw, yw, pred, w, rw, runs, params, free_r0, noise, pscale, level, fdof) -> dict:
     """The autocorrelation widening of a one-run fit from the AR(1) wander model (scaling.fit.wander), fitted by
     REML to its residuals. Pooled fits keep the lag-one factor: there the hull with the t interval over per-run
     fits carries the runs' own wander (measured: 95-100% at every rho; adding this on top over-covers)."""
     wm = wander.widening(xw, yw - pred, w, rw, [(np.ones(len(xw), bool), params)], params, free_r0,
                          noise != "constant", pscale, level, 10 ** 6 if fdof is None else fdof)
-    return {"long_run_factor": wm["factor"], "wander_rho": wm["rho"], "wander_dof": wm["dof"],
+    # Never below the lag-one factor: with a window of a few points (n - p < ~6) the likelihood cannot see a
+    # wander at all, and that factor's short-series correction is the more cautious one there.
+    return {"long_run_factor": max(wm["factor"], runs["long_run_factor"]), "lag_one_factor": runs["long_run_factor"],
+            "wander_factor": wm["factor"], "wander_rho": wm["rho"], "wander_dof": wm["dof"],
             "wander_weight": wm["weight"], "wander_sd": float(np.sqrt(wm["wander_var"] * np.mean(1.0 / w)))}
 
 
@@ -196,7 +201,11 @@ def _spread_notes(runs: dict) -> tuple[list[str], list[str]]:
 
 def _method(runs: dict, scale: float, noise: str) -> str:
     prof = (f"profile likelihood (noise {noise}, scale {scale:.3g}, "
-            f"autocorrelation factor {runs['long_run_factor']:.2f})")
+            f"autocorrelation factor {runs['long_run_factor']:.2f}")
+    if "wander_rho" in runs:
+        prof += (f" from an AR(1) wander fitted by REML: sd {runs['wander_sd']:.3g}, rho {runs['wander_rho']:.2f}, "
+                 f"weight {runs['wander_weight']:.2f}")
+    prof += ")"
     if runs["params"] and len(runs["ids"]) >= 2:
         return f"{prof} ∪ per-run fits combined (t, {len(runs['ids']) - 1} dof over {len(runs['ids'])} runs)"
     return prof + "; one run: no seed-to-seed spread in the interval"

@@ -7,7 +7,10 @@ and a chi-square scale alone makes intervals too narrow. Two corrections, both r
 * Within a run, the residuals about the run's own fit are autocorrelated; the variance of a smooth
   function of them (a parameter, a point of the curve) grows by the long-run factor
   (1 + rho) / (1 - rho) of an AR(1) with the residuals' (bias-corrected) lag-one correlation rho.
-  The profile threshold is widened by that factor.
+  The profile threshold is widened by that factor. A fit of one run uses the AR(1) wander model of
+  scaling.fit.wander instead (the lag-one reading mixes the wander with the measurement noise and
+  under-widens at high rho), never below this factor; pooled fits keep this one, since the t
+  interval below carries each run's wander too.
 * Across runs (2 or more seeds pooled), each run is fitted alone and the spread of the per-run
   estimates gives a t interval with (runs - 1) degrees of freedom around the pooled estimate: the
   "per-run fits combined" cluster-robust interval. With 2-3 runs a run bootstrap has at most 10

@@ -44,7 +44,9 @@ def after():
 def test_identified_regime_is_calibrated(after):
     assert 0.90 <= after["A"] <= 0.99, after
     assert 0.90 <= after["R"] <= 0.99, after
-    assert after["flagged"] <= 0.05, after  # a few open intervals (reaching A = 1 or R0) are flagged, rightly
+    # A few open intervals (reaching A = 1 or R0) are flagged, rightly, and a few clean runs whose residuals lean
+    # towards a slow swing get the one-run wander widening (scaling.fit.wander; measured 7/120 flagged in all).
+    assert after["flagged"] <= 0.07, after
 
 
 def test_unidentified_regime_is_flagged_and_honest(before):
