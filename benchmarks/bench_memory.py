@@ -2,6 +2,7 @@
 
     python benchmarks/bench_memory.py                        # Qwen2-shaped, vocab 151,936, 2 rows x 1,024 tokens
     python benchmarks/bench_memory.py --rows 4 --tokens 4096 --hidden 896 --layers 4 --precision bf16 --device cuda
+    python benchmarks/bench_memory.py --tiny-rounds 200      # speed instead: both passes on the tiny default model
 
 Two variants of the same training pass on the same model and batch, each in a fresh subprocess:
 - `full_logits`: the pass as it was before: the model's own forward returns (rows, T, vocab) logits for the
@@ -12,6 +13,10 @@ Two variants of the same training pass on the same model and batch, each in a fr
 On CUDA the peak is torch.cuda.max_memory_allocated (scaling.runtime.peak_memory_bytes); on the CPU, where
 the allocator keeps no statistics, it is the process's peak resident set (getrusage) above its resident set
 just before the pass. Prints numbers; asserts nothing. The weights are random (nothing is downloaded).
+
+`--tiny-rounds R` times the two passes (forward + backward) instead, on the default run's tiny model and batch
+shape (16 prompts x 8 samples, 8 new tokens), alternating them R times in one process so that a shared machine's
+load hits both alike; it prints the median of each and the median of the paired ratios.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -26,10 +32,12 @@ import time
 import torch
 from transformers import DynamicCache, Qwen2Config, Qwen2ForCausalLM
 
+from scaling.config import ModelConfig
+from scaling.model import make_policy
 from scaling.rl.batch import Batch
 from scaling.rl.logprobs import selective_logprobs
 from scaling.rl.precision import apply_precision
-from scaling.rl.rollout import Completions, positions, with_cache
+from scaling.rl.rollout import Completions, encode_prompts, positions, sample, with_cache
 from scaling.rl.update import completion_logprobs
 from scaling.runtime import init_runtime, peak_memory_bytes, reset_peak_memory
 
@@ -95,6 +103,32 @@ def run_variant(args) -> dict:
             "logits_mib": args.rows * args.tokens * args.vocab * 4 / MIB}
 
 
+def time_tiny(rounds: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    model, tok = make_policy(ModelConfig(), seed=0)
+    prompts, group = [f"{i}+{2 * i + 7}=" for i in range(16)], 8
+    ids, mask = encode_prompts(tok, prompts)
+    out = sample(model, ids, mask, max_new_tokens=8, temperature=1.0, eos_id=tok.eos_token_id,
+                 pad_id=tok.pad_token_id, generator=torch.Generator(device="cpu").manual_seed(0), repeat=group)
+    batch = Batch(ids, mask, out, torch.zeros(16, group), torch.zeros(16, group), list(range(16)))
+    rows = torch.arange(16 * group)
+    passes = {"full_logits": lambda: _full_logits(model, batch, group, 1.0)[0],
+              "chunked": lambda: completion_logprobs(model, batch, rows, 1.0, backward=True)[0]}
+    seconds = {name: [] for name in passes}
+    for _ in range(rounds + 5):  # the first 5 rounds warm up
+        for name, run in passes.items():
+            start = time.perf_counter()
+            (run() * out.mask).sum().backward()
+            model.zero_grad(set_to_none=True)
+            seconds[name].append(time.perf_counter() - start)
+    seconds = {name: times[5:] for name, times in seconds.items()}
+    ratios = [c / f for c, f in zip(seconds["chunked"], seconds["full_logits"])]
+    print(f"tiny default (llama 128x4, vocab {len(tok)}), 16x8 rows x {out.tokens.shape[1]} tokens, {threads} threads, "
+          f"{rounds} alternating rounds: training pass (forward + backward) median "
+          + ", ".join(f"{name} {1e3 * statistics.median(t):.2f} ms" for name, t in seconds.items())
+          + f"; chunked/full_logits median paired ratio {statistics.median(ratios):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vocab", type=int, default=151_936)
@@ -107,7 +141,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process (internal)")
+    parser.add_argument("--tiny-rounds", type=int, default=0, help="time both passes on the tiny default model")
     args = parser.parse_args()
+    if args.tiny_rounds:
+        time_tiny(args.tiny_rounds, args.threads)
+        return
     if args.variant:
         print(json.dumps(run_variant(args)))
         return
