@@ -147,3 +147,12 @@ def test_logit_transforming_heads_are_refused():
     with pytest.raises(ValueError, match="final_logit_softcapping"), head_replaced(model):
         pass
     assert isinstance(model.lm_head, torch.nn.Linear)
+
+
+def test_the_real_head_is_back_after_a_failing_forward():
+    model = _model("qwen2", tied=True)
+    head = model.lm_head
+    with pytest.raises(RuntimeError, match="boom"), head_replaced(model):
+        assert model.lm_head is not head
+        raise RuntimeError("boom")
+    assert model.lm_head is head and model.get_output_embeddings() is head
