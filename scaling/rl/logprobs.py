@@ -89,9 +89,12 @@ def head_logprobs(hidden: torch.Tensor, head: torch.nn.Module, tokens: torch.Ten
     """
     flat, chosen = hidden.reshape(-1, hidden.shape[-1]), tokens.reshape(-1)
     vocab = head.weight.shape[0]
-    track = torch.is_grad_enabled() and (hidden.requires_grad or any(p.requires_grad for p in head.parameters()))
+    chunks = _chunks(flat.shape[0], vocab, chunk_elements)
+    # A single chunk's logits, kept for the backward, are no more than its recomputation would hold: no checkpoint.
+    track = len(chunks) > 1 and torch.is_grad_enabled() and (
+        hidden.requires_grad or any(p.requires_grad for p in head.parameters()))
     parts = []
-    for lo, hi in _chunks(flat.shape[0], vocab, chunk_elements):
+    for lo, hi in chunks:
         args = (head, flat[lo:hi], chosen[lo:hi], float(temperature))
         # The head draws no random numbers, so the RNG state need not be saved for the recomputation.
         parts.append(checkpoint(_project, *args, use_reentrant=False, preserve_rng_state=False) if track
