@@ -1,18 +1,21 @@
-"""Build results/cpu_scaling/ — table, fits, backtests, figures and report — from the stable-recipe CPU study.
+"""Build a batch-size CPU study's results folder — table, fits, backtests, figures and report — from its runs.
 
-    python analysis/cpu_scaling.py                    # from the finished study (runs/cpu_scaling, after
-                                                      #   `scaling launch experiments/cpu_scaling.yaml --wait`)
-    python analysis/cpu_scaling.py --table results/cpu_scaling/evals.parquet   # only from the committed table
+    python analysis/cpu_scaling.py                    # experiments/cpu_scaling.yaml's finished runs -> results/cpu_scaling
+    python analysis/cpu_scaling.py experiments/cpu_scaling_large.yaml   # another study's runs -> results/<its name>
+    python analysis/cpu_scaling.py results/cpu_scaling_large   # only from the committed table in that folder
+    python analysis/cpu_scaling.py --table results/cpu_scaling/evals.parquet   # the same for the default study
 
-The study (experiments/cpu_scaling.yaml): the tiny default with cosine lr decay at 8, 16 and 32 prompts per step
-with equal compute, 6 seeds each. The report scores it against issue 12's targets:
+The studies: the tiny default with cosine lr decay at several prompts per step with equal compute, several seeds
+each (experiments/cpu_scaling.yaml: 8/16/32 prompts, 6 seeds; experiments/cpu_scaling_large.yaml: 32/48/64, 4
+seeds). The report scores a study against issue 12's targets:
 - stability, per run: chi2/dof of its evaluations around its own smooth trend (the ScaleRL sigmoid fitted to that
   run alone, binomial noise from the per-prompt counts; ~1 is measurement noise, <= 4 is a scatter at most twice
   the noise) and the largest drop between consecutive evaluations after the first 20% of its compute (<= 0.1);
-- the backtest (the same table as `scaling backtest results/cpu_scaling/evals.parquet`): fitted on the first 25%
+- the backtest (the same table as `scaling backtest results/<study>/evals.parquet`): fitted on the first 25%
   and 50% of compute, the final pass rate predicted per run and leaving one seed out (target at 50%: median
   |error| <= 0.02, 95% intervals covering >= 90% of runs);
-- the axis backtest: prompts_per_step=32 left out and predicted from the trend of A, B and C_mid over 8 and 16.
+- the axis backtest: the largest prompts_per_step left out and predicted from the trend of A, B and C_mid over
+  the smaller ones.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from scaling.fit.errors import FitError
 from scaling.fit.trend import axis_backtest, trend_predict
 from scaling.report import write_report
 from scaling.study.results import study_evals
+from scaling.study.spec import SpecError, load_spec
 
 AXIS = "rollout.prompts_per_step"
 KEEP = ["run_id", "run_name", "state", "seed", AXIS, "train.steps", "eval.every", "optim.warmup_steps", "step",
         "prompts_seen", "samples_seen", "generated_tokens", "trained_tokens", "flops", "wall_seconds",
         "device_hours", "pass_rate", "greedy_accuracy", "eval_prompts", "eval_k", "correct_counts",
         "mean_response_tokens", "health"]
+DEFAULT_SPEC = "experiments/cpu_scaling.yaml"
 TARGETS = {"chi2/dof": 4.0, "drop": 0.1, "error": 0.02, "coverage": 0.9}
 
 
@@ -132,6 +137,26 @@ def notes(stab: pd.DataFrame, table_bt: pd.DataFrame, ax_bt: pd.DataFrame) -> st
     return "\n".join(f"- {line}" for line in lines)
 
 
+def per_recipe(runs_bt: pd.DataFrame, stab: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The backtest summary of each recipe alone, with its runs' stability: which batch sizes meet the target."""
+    value = table.groupby("run_id")[AXIS].first()
+    rows = []
+    for group, g in runs_bt.groupby("group", sort=False):
+        s = stab[stab["run_id"].isin(g["run"])]
+        for r in summary_table(g).itertuples(index=False):
+            rows.append({"recipe": group, "mode": r.mode, "fit_on": r.fit_on, "runs": r.runs,
+                         "median_abs_final_error": r.median_abs_final_error, "final_coverage": r.final_coverage,
+                         "median_abs_tail_error": r.median_abs_tail_error, "tail_coverage": r.tail_coverage,
+                         "chi2/dof": f"{s['chi2/dof'].min():.1f}–{s['chi2/dof'].max():.1f}",
+                         "max drop after 20%": float(s["max drop after 20%"].max())})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {f"{AXIS}={v:g}": i for i, v in enumerate(sorted(pd.to_numeric(value).unique()))}
+    return out.sort_values(["recipe", "mode", "fit_on"], key=lambda c: c.map(order) if c.name == "recipe" else c,
+                           kind="stable").reset_index(drop=True)
+
+
 def _title(table: pd.DataFrame) -> str:
     per_run = table.groupby("run_id").first()
     sizes = sorted(per_run[AXIS].astype(int).unique())
@@ -141,23 +166,46 @@ def _title(table: pd.DataFrame) -> str:
             f"({steps} steps), {seeds} seeds")
 
 
+def _sources(args: argparse.Namespace) -> tuple[str, Path | None, Path]:
+    """(spec, committed table or None, output folder) from the study argument: a spec reads its runs; a results
+    folder rebuilds from the evals.parquet committed there."""
+    study = Path(args.study or args.spec or DEFAULT_SPEC)
+    table = args.table
+    if study.is_dir():
+        table = table or study / "evals.parquet"
+        if not table.is_file():
+            raise SystemExit(f"{study}: no evals.parquet (pass a study spec, or a results folder with its table)")
+        return str(study), table, args.out or study
+    if not study.is_file():
+        raise SystemExit(f"{study}: no such study spec or results folder")
+    try:
+        name = load_spec(study).name
+    except SpecError as err:
+        raise SystemExit(str(err)) from None
+    return str(study), table, args.out or Path("results") / name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="experiments/cpu_scaling.yaml")
+    parser.add_argument("study", nargs="?", help=f"The study: its spec (reads its finished runs) or its results "
+                        f"folder (rebuilds from the evals.parquet there). Default: {DEFAULT_SPEC}.")
+    parser.add_argument("--spec", help="The same as STUDY, as a spec (kept for older commands).")
     parser.add_argument("--table", type=Path, help="Rebuild from a committed combined table instead of the runs.")
-    parser.add_argument("--out", type=Path, default=Path("results/cpu_scaling"))
+    parser.add_argument("--out", type=Path, help="Results folder (default: results/<the spec's name>, or the "
+                        "results folder given as STUDY).")
     parser.add_argument("--title", help="Report title (default: says the batch sizes, steps and seeds).")
     args = parser.parse_args()
-    if args.table:
-        table = pd.read_parquet(args.table)
+    spec, table_path, args.out = _sources(args)
+    if table_path:
+        table = pd.read_parquet(table_path)
     else:
-        table = study_evals(args.spec)
+        table = study_evals(spec)
         table = table[[c for c in KEEP if c in table.columns]]
     if table.empty:
-        raise SystemExit(f"{args.table or args.spec}: no evaluation rows")
+        raise SystemExit(f"{table_path or spec}: no evaluation rows")
     args.out.mkdir(parents=True, exist_ok=True)
     title = args.title or _title(table)
-    if not args.table:
+    if not table_path:
         table.to_parquet(args.out / "evals.parquet", index=False)
     fits, errors = fit_groups(table, by=[AXIS])
     runs_bt = backtest(table, by=[AXIS])
@@ -169,6 +217,7 @@ def main() -> None:
     report = write_report(fits, args.out, runs_bt, "md", title=title, table=table)
     fig = axis_figure(table, ax_bt)
     extra = ["## Against issue 12's targets\n", notes(stab, summary_table(runs_bt), ax_bt) + "\n",
+             "## Backtest per recipe\n", markdown(per_recipe(runs_bt, stab, table)) + "\n",
              "## Stability per run\n", markdown(stab.drop(columns=["run_id"])) + "\n",
              "## Axis backtest (largest batch size left out)\n",
              markdown(ax_bt.drop(columns=["axis", "from_values"], errors="ignore")) + "\n"]
