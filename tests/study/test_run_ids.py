@@ -92,6 +92,18 @@ def test_committed_studies_keep_their_run_ids() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    for name in ("cpu_study", "cpu_backtest", "cpu_scaling", "cpu_scaling_short"):
+    for name in ("cpu_study", "cpu_backtest", "cpu_scaling", "cpu_scaling_short", "cpu_scaling_large"):
         committed = set(pd.read_parquet(root / "results" / name / "evals.parquet", columns=["run_id"])["run_id"])
         assert {r.run_id for r in expand(load_spec(root / "experiments" / f"{name}.yaml"))} == committed, name
+
+
+def test_committed_batch_size_studies_hold_full_curves() -> None:
+    """Every committed run of the batch-size studies evaluated at its last step: no partial study under results/."""
+    import pandas as pd
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("cpu_scaling", "cpu_scaling_short", "cpu_scaling_large"):
+        table = pd.read_parquet(root / "results" / name / "evals.parquet", columns=["run_id", "step", "train.steps"])
+        last = table.groupby("run_id").agg(step=("step", "max"), steps=("train.steps", "first"))
+        assert (last["step"] == last["steps"]).all(), (name, last[last["step"] != last["steps"]])
