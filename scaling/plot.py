@@ -138,6 +138,7 @@ def efficiency(fits: Sequence[FitResult]) -> Figure:
     """log F(R) vs log C: on a sigmoid the points fall on a line of slope B through the origin."""
     fig = Figure(figsize=(9, 4.8), layout="constrained")
     ax = fig.add_subplot()
+    plotted = False
     for f, colour in zip(fits, _colours(len(fits))):
         p = f.params
         x, y = np.asarray(f.data["x"]), np.asarray(f.data["y"])
@@ -147,11 +148,16 @@ def efficiency(fits: Sequence[FitResult]) -> Figure:
             F = np.float64(p["C_mid"]) ** p["B"] / ((p["A"] - p["R0"]) / (y[ok] - p["R0"]) - 1)
             grid = np.geomspace(max(f.window[0], x[x > 0].min()), f.window[1], 50)
             line = grid ** np.float64(p["B"])
-        shown = np.isfinite(F) & (F > 0)
+        shown, drawn = np.isfinite(F) & (F > 0), np.isfinite(line) & (line > 0)
         ax.scatter(x[ok][shown], F[shown], s=12, color=colour)
-        ax.plot(grid[np.isfinite(line)], line[np.isfinite(line)], color=colour, label=f"{f.label}: slope B = {p['B']:.2f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        ax.plot(grid[drawn], line[drawn], color=colour, label=f"{f.label}: slope B = {p['B']:.2f}")
+        plotted = plotted or shown.any() or drawn.any()
+    if plotted:  # log axes over nothing positive fail when the figure is drawn
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "nothing to draw: C_mid^B overflows, or no evaluation lies between R0 and A",
+                transform=ax.transAxes, ha="center", fontsize=9)
     ax.set_xlabel(X_LABELS.get(fits[0].x, fits[0].x) + ", log scale")
     ax.set_ylabel("F(R) = C_mid^B / ((A - R0)/(R - R0) - 1)")
     ax.set_title("Efficiency plot (ScaleRL): points on a line of slope B when the sigmoid holds", fontsize=9, loc="left")
